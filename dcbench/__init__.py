@@ -1,0 +1,42 @@
+"""dcbench: a benchmark suite for dataset condensation.
+
+The public API that plugins (built-in or third-party) use is re-exported here.
+"""
+
+from __future__ import annotations
+
+from dcbench.architecture import (
+    STAGES,
+    Architecture,
+    ArchSpec,
+    InstanceNorm,
+    Stage,
+    batchnorm_to_instancenorm,
+    estimate_bn_statistics,
+    freeze_batchnorm,
+    has_batchnorm,
+    seeded_init,
+)
+from dcbench.condenser import (
+    CondensedSet,
+    Condenser,
+    CondenserBase,
+    CondenserSpec,
+    ModelFactory,
+    Report,
+    SelectionCondenser,
+    check_ipc,
+)
+from dcbench.dataset import Dataset, DatasetOptions, DatasetSpec, RawData, Split, TestSet, TrainSet
+from dcbench.errors import DataError, UserError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "STAGES", "ArchSpec", "Architecture", "InstanceNorm", "Stage", "batchnorm_to_instancenorm",
+    "estimate_bn_statistics", "freeze_batchnorm", "has_batchnorm", "seeded_init",
+    "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
+    "SelectionCondenser", "check_ipc",
+    "Dataset", "DatasetOptions", "DatasetSpec", "RawData", "Split", "TestSet", "TrainSet",
+    "DataError", "UserError", "__version__",
+]

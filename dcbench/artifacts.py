@@ -1,0 +1,136 @@
+"""Condensed sets on disk: safetensors with JSON metadata, named by their own SHA-256.
+
+The file name is the checksum of the file's bytes, so a corrupted or tampered file is detected on
+every load, and the same condensed set (same tensors, same metadata) is stored once. Metadata
+holds only what determines the set, never timings, so reruns are byte-identical. Loading parses
+safetensors and JSON; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from dcbench.condenser import CondensedSet
+from dcbench.errors import ArtifactError
+
+FORMAT = 1
+SUFFIX = ".safetensors"
+_EXTRA = "extra."
+
+
+@dataclass
+class Artifact:
+    id: str
+    path: Path
+    condensed: CondensedSet
+    metadata: dict[str, Any]
+
+
+def artifacts_dir(results: Path) -> Path:
+    return results / "artifacts"
+
+
+def save_artifact(condensed: CondensedSet, metadata: dict[str, Any], results: Path) -> tuple[str, Path]:
+    """Write the set (atomically) and return its id (the SHA-256 of the file) and path."""
+    condensed = condensed.detached()
+    tensors = {"images": condensed.images, "labels": condensed.labels}
+    if condensed.indices is not None:
+        tensors["indices"] = condensed.indices
+    tensors.update({_EXTRA + name: value for name, value in condensed.extras.items()})
+    header = {"format": str(FORMAT), "dcbench": json.dumps(metadata, sort_keys=True, default=str)}
+    data = save_tensors(tensors, metadata=header)
+    artifact_id = hashlib.sha256(data).hexdigest()
+    path = artifacts_dir(results) / artifact_id[:2] / (artifact_id + SUFFIX)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # a crash leaves a .tmp, never a half-written artifact
+    return artifact_id, path
+
+
+def resolve(ref: str, results: Path) -> Path:
+    """An artifact by path, full id or unique id prefix (at least 6 characters)."""
+    candidate = Path(ref)
+    if candidate.suffix == SUFFIX or candidate.is_file():
+        if not candidate.is_file():
+            raise ArtifactError(f"no artifact file at {candidate}")
+        return candidate
+    ref = ref.lower()
+    if len(ref) < 6 or any(ch not in "0123456789abcdef" for ch in ref):
+        raise ArtifactError(f"'{ref}' is neither an artifact file nor an artifact id (6+ hex digits); "
+                            "`dcbench leaderboard` and `dcbench synth` print ids")
+    folder = artifacts_dir(results) / ref[:2]
+    matches = sorted(folder.glob(ref + "*" + SUFFIX)) if folder.is_dir() else []
+    if not matches:
+        raise ArtifactError(f"no artifact with id {ref} under {artifacts_dir(results)}; check --results")
+    if len(matches) > 1:
+        raise ArtifactError(f"id prefix {ref} matches {len(matches)} artifacts; give more digits")
+    return matches[0]
+
+
+def load_artifact(ref: str | Path, results: Path) -> Artifact:
+    path = resolve(str(ref), results)
+    artifact_id = path.name.removesuffix(SUFFIX)
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != artifact_id:
+        raise ArtifactError(f"artifact {path} is corrupted or was modified (its checksum does not match its "
+                            "name); delete it and run the synthesis again")
+    try:
+        metadata = _read_metadata(data)
+        tensors = load_tensors(data)
+    except (ValueError, KeyError, json.JSONDecodeError, struct.error, RuntimeError) as exc:
+        raise ArtifactError(f"artifact {path} is not a dcbench artifact: {exc}") from None
+    extras = {k.removeprefix(_EXTRA): v for k, v in tensors.items() if k.startswith(_EXTRA)}
+    condensed = CondensedSet(images=tensors["images"], labels=tensors["labels"],
+                             indices=tensors.get("indices"), extras=extras)
+    return Artifact(artifact_id, path, condensed, metadata)
+
+
+def _read_metadata(data: bytes) -> dict[str, Any]:
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != str(FORMAT) or "dcbench" not in meta:
+        raise ValueError(f"unknown artifact format {meta.get('format')!r}")
+    return json.loads(meta["dcbench"])
+
+
+def image_grid(condensed: CondensedSet, mean: list[float], std: list[float], classes: int) -> torch.Tensor:
+    """De-normalised images as one (C, H, W) grid in [0, 1], one row per class."""
+    from torchvision.utils import make_grid
+
+    images = condensed.images * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+    images = images.clamp(0, 1)
+    per_class = [images[condensed.labels == c] for c in range(classes)]
+    width = max((len(x) for x in per_class), default=1)
+    blank = torch.ones_like(images[:1])
+    rows = [torch.cat([x, blank.expand(width - len(x), -1, -1, -1)]) for x in per_class]
+    side = images.shape[-1]
+    scale = max(1, 32 // side)  # 8×8 digits would be specks: upscale small images
+    grid = torch.cat(rows)
+    if scale > 1:
+        grid = torch.nn.functional.interpolate(grid, scale_factor=scale, mode="nearest")
+    return make_grid(grid, nrow=width, padding=2, pad_value=1.0)
+
+
+def write_png(grid: torch.Tensor, path: Path) -> Path:
+    from torchvision.utils import save_image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid, str(path))
+    return path

@@ -1,0 +1,377 @@
+"""The ``dcbench`` command line (typer + rich). User errors: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from dcbench import __version__
+from dcbench.errors import UserError
+from dcbench.progress import console as err_console
+from dcbench.progress import progress, reporter
+
+app = typer.Typer(help="Benchmark dataset condensation: condensers × networks × data sets.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich")
+out = Console()
+
+# --- shared options (one spelling everywhere, DESIGN.md) --------------------------------------
+
+Results = Annotated[Path, typer.Option("--results", envvar="DCBENCH_RESULTS",
+                                       help="Folder holding results.sqlite, artifacts/ and cache/.")]
+DataRoot = Annotated[Optional[Path], typer.Option("--data-root", envvar="DCBENCH_DATA", show_default=False,
+                                                  help="Data sets folder [default: ~/.cache/dcbench/data].")]
+ProfileOpt = Annotated[str, typer.Option("--profile", help="Protocol profile: smoke, cpu or paper.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")]
+DownloadOpt = Annotated[bool, typer.Option("--download", help="Download missing data sets (needs network).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed: same seed, same result on CPU.")]
+SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Serve images resized to SIZE×SIZE.")]
+ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="Serve images with 1 or 3 channels.")]
+
+DEFAULT_RESULTS = Path("dcbench-results")
+
+
+def _workspace(results: Path, data_root: Path | None, device: str, download: bool = False):
+    from dcbench.cells import Workspace
+    from dcbench.dataset import default_data_root
+    from dcbench.runtime import resolve_device
+
+    return Workspace(results=results.resolve(), data_root=(data_root or default_data_root()).resolve(),
+                     device=resolve_device(device), download=download)
+
+
+def _parse_sets(pairs: list[str]) -> tuple[tuple[str, Any], ...]:
+    """``--set key=value`` hyperparameter overrides; values are YAML scalars (1, 0.1, true, noise)."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects key=value, got '{pair}'")
+        try:
+            parsed[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"--set {key}: cannot read value '{value}'") from None
+    return tuple(sorted(parsed.items()))
+
+
+# --- synth / eval ------------------------------------------------------------------------------
+
+@app.command()
+def synth(
+    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condenser name (see `dcbench list condensers`).")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Data set name.")] = "digits",
+    ipc: Annotated[int, typer.Option("--ipc", help="Images per class.")] = 1,
+    synth_net: Annotated[Optional[str], typer.Option("--synth", help="Synthesis network (methods that need one).")] = None,
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = "smoke",
+    sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value (repeatable).")] = [],
+    cls: Annotated[Optional[str], typer.Option("--cls", help="Also evaluate on these networks (comma list).")] = None,
+    evals: Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network [default: profile's].")] = None,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Compute again even if this cell is stored.")] = False,
+    size: SizeOpt = None,
+    channels: ChannelsOpt = None,
+    results: Results = DEFAULT_RESULTS,
+    data_root: DataRoot = None,
+    device: DeviceOpt = "auto",
+    download: DownloadOpt = False,
+) -> None:
+    """Condense a data set into IPC images per class and save the artifact."""
+    from dcbench.cells import SynthCell, run_synth
+    from dcbench.dataset import DatasetOptions
+    from dcbench.registry import get_registry
+    from dcbench.store import Store
+
+    ws = _workspace(results, data_root, device, download)
+    cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile, synth_net=synth_net,
+                     options=DatasetOptions(size=size, channels=channels), overrides=_parse_sets(sets))
+    resolved = cell.resolved()
+    store = Store(ws.results)
+    done = store.condensation(resolved.key)
+    if done and done["status"] == "done" and not rerun and _artifact_exists(ws, done["artifact"]):
+        err_console.print(f"already computed (key {resolved.key}); --rerun computes it again")
+        row = done
+    else:
+        run_id = store.start_run("synth", sys.argv[1:], ws.device.type, _versions())
+        name = resolved.identity["condenser"]
+        with progress() as bar:
+            row = run_synth(ws, resolved, report=reporter(bar, f"{name} {dataset} ipc {ipc}", None))
+        store.record_condensation({**row, "run_id": run_id})
+        store.finish_run(run_id, row["status"])
+        if row["status"] != "done":
+            err_console.print(f"[red]synthesis failed[/red]: {row['error']} (recorded in {store.path})")
+            raise typer.Exit(1)
+    out.print(f"artifact [bold]{row['artifact']}[/bold]  ({row['condenser']}, {row['dataset']}, ipc {row['ipc']}, "
+              f"{row['wall_s']:.1f}s)")
+    if cls:
+        nets = get_registry().select("architecture", cls)
+        _evaluate(ws, store, row["artifact"], nets, evals, seed, profile)
+
+
+def _artifact_exists(ws, artifact_id: str | None) -> bool:
+    from dcbench.artifacts import resolve
+
+    try:
+        return artifact_id is not None and resolve(artifact_id, ws.results).is_file()
+    except UserError:
+        return False
+
+
+def _versions() -> dict[str, str]:
+    from dcbench.runtime import versions
+
+    return versions()
+
+
+def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | None, seed: int, profile: str,
+              dataset: str | None = None, options=None) -> None:
+    from dcbench.cells import EvalCell, eval_identity, eval_seed, run_eval
+    from dcbench.dataset import DatasetOptions
+    from dcbench.leaderboard import score
+    from dcbench.registry import get_registry
+
+    options = options or DatasetOptions()
+    n = evals or get_registry().profile(profile).evals
+    meta = None
+    if artifact:
+        from dcbench.artifacts import load_artifact
+
+        loaded = load_artifact(artifact, ws.results)
+        artifact, meta = loaded.id, loaded.metadata
+    run_id = store.start_run("eval", sys.argv[1:], ws.device.type, _versions())
+    summary = Table(title=f"{meta['condenser'] + ' ' + meta['dataset'] + ' ipc ' + str(meta['ipc']) if meta else 'whole ' + str(dataset)}"
+                          f" · profile {profile}")
+    for col in ("network", "accuracy % (mean ± std (n))", "seconds per net"):
+        summary.add_column(col)
+    failed = 0
+    for net in nets:
+        cells = [EvalCell(cls_net=net, eval_index=i, seed=eval_seed(seed, artifact, net, i), profile=profile,
+                          artifact=artifact, dataset=dataset, options=options) for i in range(n)]
+        keys = [eval_identity(c, meta)[0] for c in cells]
+        stored = {r["key"]: r for r in store.rows("evaluations", f"key IN ({','.join('?' * len(keys))})", keys)}
+        rows = []
+        with progress() as bar:
+            for cell, key in zip(cells, keys):
+                if key in stored and stored[key]["status"] == "done":
+                    rows.append(stored[key])
+                    continue
+                row = run_eval(ws, cell, report=reporter(bar, f"{net} net {cell.eval_index + 1}/{n}", None))
+                store.record_evaluation({**row, "run_id": run_id})
+                rows.append(row)
+                if row["status"] != "done":
+                    failed += 1
+                    err_console.print(f"[red]evaluation failed[/red]: {row['error']}")
+        accs = [r["accuracy"] for r in rows if r["status"] == "done"]
+        secs = [r["wall_s"] for r in rows if r["status"] == "done"]
+        summary.add_row(net, str(score(accs)) if accs else "failed",
+                        f"{sum(secs) / len(secs):.1f}" if secs else "")
+    store.finish_run(run_id, "failed" if failed else "done")
+    out.print(summary)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("eval")
+def eval_(
+    artifact: Annotated[Optional[str], typer.Argument(help="Artifact id (or prefix) or .safetensors path.")] = None,
+    cls: Annotated[str, typer.Option("--cls", help="Classification networks: names, globs, @suites.")] = "convnet",
+    evals: Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network [default: profile's].")] = None,
+    whole: Annotated[bool, typer.Option("--whole", help="Train on the whole training split of --dataset instead.")] = False,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Data set (with --whole).")] = None,
+    seed: SeedOpt = 0,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile [default: the artifact's].")] = None,
+    size: SizeOpt = None,
+    channels: ChannelsOpt = None,
+    results: Results = DEFAULT_RESULTS,
+    data_root: DataRoot = None,
+    device: DeviceOpt = "auto",
+    download: DownloadOpt = False,
+) -> None:
+    """Train fresh networks on a condensed set (or the whole data) and test them."""
+    from dcbench.artifacts import load_artifact
+    from dcbench.dataset import DatasetOptions
+    from dcbench.registry import get_registry
+    from dcbench.store import Store
+
+    ws = _workspace(results, data_root, device, download)
+    nets = get_registry().select("architecture", cls)
+    if whole == (artifact is not None):
+        raise UserError("give either an ARTIFACT or --whole --dataset NAME")
+    store = Store(ws.results)
+    if whole:
+        if not dataset:
+            raise UserError("--whole needs --dataset NAME")
+        _evaluate(ws, store, None, nets, evals, seed, profile or "smoke", dataset=dataset,
+                  options=DatasetOptions(size=size, channels=channels))
+    else:
+        meta = load_artifact(artifact, ws.results).metadata
+        _evaluate(ws, store, artifact, nets, evals, seed, profile or meta["profile"])
+
+
+# --- show --------------------------------------------------------------------------------------
+
+@app.command()
+def show(
+    artifact: Annotated[str, typer.Argument(help="Artifact id (or prefix) or .safetensors path.")],
+    png: Annotated[Optional[Path], typer.Option("--png", help="Where to write the image grid [default: ARTIFACT.png in the current folder].")] = None,
+    results: Results = DEFAULT_RESULTS,
+) -> None:
+    """Print an artifact's metadata and write a PNG grid of its images, one row per class."""
+    from dcbench.artifacts import image_grid, load_artifact, write_png
+
+    loaded = load_artifact(artifact, results.resolve())
+    meta = loaded.metadata
+    table = Table(title=f"artifact {loaded.id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key in ("condenser", "condenser_version", "config", "dataset", "dataset_version", "options", "synth_net",
+                "ipc", "seed", "profile", "normalisation", "key"):
+        table.add_row(key, str(meta.get(key)))
+    table.add_row("origin", str(meta["condenser_origin"]))
+    table.add_row("images", f"{tuple(loaded.condensed.images.shape)}")
+    if loaded.condensed.indices is not None:
+        table.add_row("indices", str(loaded.condensed.indices.tolist()[:20]) + (" …" if len(loaded.condensed.indices) > 20 else ""))
+    for name, value in loaded.condensed.extras.items():
+        table.add_row(f"extra {name}", f"{tuple(value.shape)}")
+    table.add_row("file", str(loaded.path))
+    out.print(table)
+    norm = meta["normalisation"]
+    grid = image_grid(loaded.condensed, norm["mean"], norm["std"], meta["dataset_spec"]["classes"])
+    path = write_png(grid, png or Path(f"{loaded.id[:12]}.png"))
+    out.print(f"image grid written to {path}")
+
+
+# --- list / plugins ----------------------------------------------------------------------------
+
+KINDS = {"condensers": "condenser", "architectures": "architecture", "datasets": "dataset"}
+
+
+@app.command("list")
+def list_(
+    what: Annotated[str, typer.Argument(help="condensers, architectures, datasets, suites or profiles.")],
+    pattern: Annotated[Optional[str], typer.Argument(help="Selector or glob, e.g. 'convnet*' or 'timm:*res*'.")] = None,
+) -> None:
+    """List registered components, suites or profiles."""
+    from dcbench.registry import PluginError, get_registry
+
+    reg = get_registry()
+    if what == "suites":
+        table = Table("suite", "members")
+        for name, members in reg.suites.items():
+            table.add_row("@" + name, ", ".join(members))
+    elif what == "profiles":
+        table = Table("profile", "K", "runs × evals", "cls epochs (aug)", "whole-data epochs", "for")
+        for p in reg.profiles.values():
+            table.add_row(p.name, str(p.iterations), f"{p.runs} × {p.evals}", f"{p.cls_epochs} ({p.cls_epochs_aug})",
+                          str(p.whole_epochs), p.description)
+    elif what in KINDS:
+        kind = KINDS[what]
+        names = reg.select(kind, pattern) if pattern else reg.kinds[kind].names()
+        table = Table("name", "version", "about", "origin")
+        for name in names:
+            try:
+                obj = reg.architecture(name) if kind == "architecture" else reg.kinds[kind].get(name)
+                spec = obj.spec
+                about = _describe(kind, spec)
+                version = str(spec.version)
+            except PluginError as exc:
+                about, version = f"[red]{exc}[/red]", "?"
+            origin = reg.architecture_origin(name) if kind == "architecture" else reg.kinds[kind].entry(name).origin
+            table.add_row(name, version, about, str(origin))
+    else:
+        raise UserError(f"cannot list '{what}': choose condensers, architectures, datasets, suites or profiles")
+    out.print(table)
+
+
+def _describe(kind: str, spec: Any) -> str:
+    if kind == "condenser":
+        return f"{spec.kind}{', needs a network' if spec.needs_network else ''}. {spec.description}".strip()
+    if kind == "dataset":
+        return f"{spec.channels}×{spec.size}×{spec.size}, {spec.classes} classes"
+    sizes = "any size" if spec.sizes is None else "/".join(f"{s}px" for s in spec.sizes)
+    variant = f" (variant of {spec.variant_of})" if spec.variant_of else ""
+    return f"{spec.description} [{sizes}]{variant}".strip()
+
+
+@app.command()
+def plugins() -> None:
+    """Every registered component with its kind, spec version and origin; broken plugins in red."""
+    from dcbench.registry import PluginError, get_registry
+
+    reg = get_registry()
+    table = Table("name", "kind", "spec version", "origin", "status")
+    broken = 0
+    for kind, kinds in reg.kinds.items():
+        for entry in kinds.entries():
+            try:
+                obj = kinds.get(entry.name)
+                version = str(getattr(getattr(obj, "spec", None), "version", "—"))
+                status = "ok"
+            except PluginError as exc:
+                version, status = "?", f"[red]{exc}[/red]"
+                broken += 1
+            aliases = f" ({', '.join(entry.aliases)})" if entry.aliases else ""
+            table.add_row(entry.name + aliases, kind, version, str(entry.origin), status)
+    for line in reg.broken_entry_points:
+        table.add_row("?", "entry point", "?", "", f"[red]{line}[/red]")
+    out.print(table)
+    if broken:
+        err_console.print(f"{broken} plugin(s) failed to load; the others work")
+
+
+# --- leaderboard -------------------------------------------------------------------------------
+
+leaderboard_app = typer.Typer(help="Leaderboards from the results store.", invoke_without_command=True)
+app.add_typer(leaderboard_app, name="leaderboard")
+
+LbDataset = Annotated[Optional[str], typer.Option("--dataset", help="Only this data set.")]
+LbIpc = Annotated[Optional[int], typer.Option("--ipc", help="Only this many images per class.")]
+LbProfile = Annotated[Optional[str], typer.Option("--profile", help="Only this profile.")]
+
+
+@leaderboard_app.callback()
+def leaderboard(ctx: typer.Context, dataset: LbDataset = None, ipc: LbIpc = None, profile: LbProfile = None,
+                results: Results = DEFAULT_RESULTS) -> None:
+    """Leaderboards from the results store (`show` is the default)."""
+    if ctx.invoked_subcommand is None:
+        show_leaderboard(dataset=dataset, ipc=ipc, profile=profile, results=results)
+
+
+@leaderboard_app.command("show")
+def show_leaderboard(dataset: LbDataset = None, ipc: LbIpc = None, profile: LbProfile = None,
+                     results: Results = DEFAULT_RESULTS) -> None:
+    """Condenser × network tables: mean ± std (n) per data set, ipc and profile."""
+    from dcbench.leaderboard import aggregate, condenser_tables
+    from dcbench.store import Store
+
+    store = Store(results.resolve(), create=False)
+    rows = aggregate(store, dataset=dataset, ipc=ipc, profile=profile)
+    if not rows:
+        out.print(f"no finished evaluations in {store.path} match")
+        return
+    for table in condenser_tables(rows):
+        out.print(table)
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        out.print(f"dcbench {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    try:
+        app()
+    except UserError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; finished results are kept")
+        sys.exit(130)

@@ -1,0 +1,172 @@
+"""The condenser contract: what every condensation method, built-in or third-party, implements."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Protocol
+
+import torch
+from torch import nn
+
+from dcbench.dataset import TrainSet
+from dcbench.errors import UserError
+
+if TYPE_CHECKING:
+    from dcbench.profiles import Profile
+
+Kind = Literal["selection", "synthesis"]
+
+#: ``report(step, **metrics)``: cheap progress callback; implementations never raise.
+Report = Callable[..., None]
+
+#: ``model_factory(generator)`` builds a freshly initialised synthesis-stage network whose weights
+#: are drawn from ``generator`` (so condensers stay reproducible without global RNG state).
+ModelFactory = Callable[[torch.Generator], nn.Module]
+
+
+@dataclass(frozen=True)
+class CondenserSpec:
+    """What the framework needs to know about a condenser before running it.
+
+    ``version`` is the integer a plugin author bumps whenever the method's outputs change: it is
+    part of every cache key, so bumping it makes grids recompute, while a release that changes
+    nothing does not void finished work.
+    """
+
+    name: str
+    kind: Kind
+    version: int
+    needs_network: bool
+    deterministic: bool = True
+    description: str = ""
+
+
+@dataclass
+class CondensedSet:
+    """A small training set, in the normalised space of the data set it came from."""
+
+    images: torch.Tensor  # (N, C, H, W) float32, normalised
+    labels: torch.Tensor  # (N,) int64
+    indices: torch.Tensor | None = None  # positions in the training split, for selection methods
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. DD's learned step sizes
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4:
+            raise ValueError(f"images must be (N, C, H, W), got shape {tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError("labels must hold one label per image")
+
+    def detached(self) -> "CondensedSet":
+        """A CPU copy without autograd history, ready to be saved."""
+
+        def cpu(t: torch.Tensor) -> torch.Tensor:
+            return t.detach().to("cpu").contiguous()
+
+        return CondensedSet(
+            images=cpu(self.images).float(),
+            labels=cpu(self.labels).long(),
+            indices=None if self.indices is None else cpu(self.indices).long(),
+            extras={k: cpu(v) for k, v in self.extras.items()},
+        )
+
+
+class Condenser(Protocol):
+    """A condensation method. Subclass :class:`CondenserBase` or implement this protocol directly."""
+
+    spec: ClassVar[CondenserSpec]
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any) -> None: ...
+
+    def condense(
+        self,
+        train: TrainSet,
+        *,
+        ipc: int,
+        generator: torch.Generator,
+        device: torch.device,
+        model_factory: ModelFactory | None = None,
+        report: Report | None = None,
+    ) -> CondensedSet: ...
+
+
+def _no_report(step: int, **metrics: float) -> None:
+    return None
+
+
+class CondenserBase:
+    """Shared plumbing: config construction from a profile, validation of ``ipc``."""
+
+    spec: ClassVar[CondenserSpec]
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @classmethod
+    def make_config(cls, profile: "Profile | None" = None, overrides: Mapping[str, Any] | None = None):
+        """Build the Config for ``profile`` with user overrides; unknown keys are an error.
+
+        Subclasses whose budgets scale with the profile override :meth:`profile_defaults`.
+        """
+        values = dict(cls.profile_defaults(profile)) if profile is not None else {}
+        values.update(overrides or {})
+        return build_config(cls.Config, values, owner=cls.spec.name)
+
+    @classmethod
+    def profile_defaults(cls, profile: "Profile") -> Mapping[str, Any]:
+        return {}
+
+    def condense(self, train, *, ipc, generator, device, model_factory=None, report=None):
+        raise NotImplementedError
+
+
+class SelectionCondenser(CondenserBase):
+    """A coreset method: it only has to choose ``ipc`` training indices per class."""
+
+    def select(self, train: TrainSet, *, ipc: int, generator: torch.Generator, device: torch.device,
+               model_factory: ModelFactory | None, report: Report) -> torch.Tensor:
+        raise NotImplementedError
+
+    def condense(self, train, *, ipc, generator, device, model_factory=None, report=None):
+        check_ipc(train, ipc)
+        indices = self.select(train, ipc=ipc, generator=generator, device=device,
+                              model_factory=model_factory, report=report or _no_report)
+        indices = torch.as_tensor(indices, dtype=torch.long).cpu()
+        return CondensedSet(images=train.images[indices].clone(), labels=train.labels[indices].clone(),
+                            indices=indices)
+
+
+def check_ipc(train: TrainSet, ipc: int) -> None:
+    """Refuse an ``ipc`` that no class can supply, naming the smallest class."""
+    if ipc < 1:
+        raise UserError(f"--ipc must be at least 1, got {ipc}")
+    counts = torch.bincount(train.labels, minlength=train.spec.classes)
+    smallest = int(counts.min())
+    if ipc > smallest:
+        cls = int(counts.argmin())
+        raise UserError(f"--ipc {ipc} is more than class {cls} of {train.spec.name} has ({smallest} images); "
+                        f"use --ipc {smallest} or less")
+
+
+def build_config(config_cls: type, values: Mapping[str, Any], *, owner: str):
+    """Instantiate a frozen Config dataclass, refusing unknown keys with the valid ones listed."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise UserError(f"{owner} has no hyperparameter {', '.join(map(repr, unknown))}; "
+                        f"valid: {', '.join(sorted(names)) or '(none)'}")
+    try:
+        return config_cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"bad hyperparameters for {owner}: {exc}") from None
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A Config as plain JSON-able values (for keys, artifacts and the store)."""
+    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+

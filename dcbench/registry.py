@@ -1,0 +1,411 @@
+"""One lazy registry per component kind, fed by registry.yaml and by entry points.
+
+Built-ins are listed in registry.yaml as ``name: "module:attr"``; third parties declare the same
+in the entry-point groups below. Nothing is imported until a component is used, so a plugin that
+fails to import is reported by name when it is asked for and never takes the others down.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import importlib.metadata as metadata
+import importlib.resources
+import inspect
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import yaml
+
+from dcbench.errors import RegistryError, UserError
+from dcbench.profiles import Profile, parse_profile
+
+GROUPS = {
+    "condenser": "dcbench.condensers",
+    "architecture": "dcbench.architectures",
+    "architecture namespace": "dcbench.architecture_namespaces",
+    "dataset": "dcbench.datasets",
+}
+_YAML_SECTIONS = {
+    "condenser": "condensers",
+    "architecture": "architectures",
+    "architecture namespace": "architecture_namespaces",
+    "dataset": "datasets",
+}
+_TOP_KEYS = {"schema", *(_YAML_SECTIONS.values()), "suites", "profiles", "dataset_overrides", "defaults"}
+NAME_RE = re.compile(r"^[a-z0-9_]+$")
+TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class PluginError(UserError):
+    """A plugin failed to import or does not honour its contract."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a component came from: registry.yaml, or an installed distribution's entry point."""
+
+    distribution: str | None = None  # None: built in
+    version: str | None = None
+
+    @property
+    def builtin(self) -> bool:
+        return self.distribution is None
+
+    def __str__(self) -> str:
+        return "built-in" if self.builtin else f"{self.distribution} {self.version}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"distribution": self.distribution or "dcbench", "version": self.version,
+                "third_party": not self.builtin}
+
+
+@dataclass
+class Entry:
+    kind: str
+    name: str
+    target: str
+    origin: Origin
+    aliases: tuple[str, ...] = ()
+    _value: Any = field(default=None, repr=False)
+
+    def describe(self) -> str:
+        return f"{self.kind} '{self.name}' ({self.origin}, {self.target})"
+
+
+class KindRegistry:
+    """The components of one kind: names, aliases, lazy loading and contract checks."""
+
+    def __init__(self, kind: str, validate: Callable[[Entry, Any], None]) -> None:
+        self.kind = kind
+        self._validate = validate
+        self._entries: dict[str, Entry] = {}
+        self._aliases: dict[str, str] = {}
+
+    def add(self, entry: Entry) -> None:
+        for key in (entry.name, *entry.aliases):
+            other = self._entries.get(key) or self._entries.get(self._aliases.get(key, ""))
+            if other is not None:
+                if other.target == entry.target and other.origin == entry.origin:
+                    return  # the same distribution seen twice on sys.path
+                raise RegistryError(
+                    f"{self.kind} '{key}' is defined twice: by {_origin_phrase(other)} and by "
+                    f"{_origin_phrase(entry)}; uninstall or rename one of them")
+        self._entries[entry.name] = entry
+        for alias in entry.aliases:
+            self._aliases[alias] = entry.name
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[n] for n in self.names()]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries or name in self._aliases
+
+    def canonical(self, name: str) -> str:
+        if name in self._entries:
+            return name
+        if name in self._aliases:
+            return self._aliases[name]
+        raise RegistryError(unknown_message(self.kind, name, [*self._entries, *self._aliases]))
+
+    def entry(self, name: str) -> Entry:
+        return self._entries[self.canonical(name)]
+
+    def get(self, name: str) -> Any:
+        """Import (once) and return the component, checking it honours its contract."""
+        entry = self.entry(name)
+        if entry._value is None:
+            value = load_target(entry)
+            self._validate(entry, value)
+            entry._value = value
+        return entry._value
+
+
+def _origin_phrase(entry: Entry) -> str:
+    if entry.origin.builtin:
+        return f"registry.yaml ({entry.target})"
+    return f"the entry point of {entry.origin.distribution} {entry.origin.version} ({entry.target})"
+
+
+def unknown_message(kind: str, name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}?" if close else f"see `dcbench list {kind.split()[0]}s`"
+    return f"unknown {kind} '{name}': {hint}"
+
+
+def load_target(entry: Entry) -> Any:
+    module_name, _, attr = entry.target.partition(":")
+    try:
+        value: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            value = getattr(value, part)
+    except Exception as exc:  # any import-time failure of a plugin is the plugin's, not ours
+        raise PluginError(f"{entry.describe()} failed to load: {type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")) from None
+    return value
+
+
+# --- contract checks ---------------------------------------------------------------------------
+
+def _check_condenser(entry: Entry, value: Any) -> None:
+    from dcbench.condenser import CondenserSpec
+
+    if not inspect.isclass(value):
+        raise PluginError(f"{entry.describe()} is not a class")
+    if not isinstance(getattr(value, "spec", None), CondenserSpec):
+        raise PluginError(f"{entry.describe()} has no `spec` of type dcbench.CondenserSpec")
+    if not callable(getattr(value, "condense", None)):
+        raise PluginError(f"{entry.describe()} lacks a `condense` method")
+    if not inspect.isclass(getattr(value, "Config", None)):
+        raise PluginError(f"{entry.describe()} lacks a `Config` dataclass")
+
+
+def _check_architecture(entry: Entry, value: Any) -> None:
+    from dcbench.architecture import ArchSpec
+
+    if not callable(value) or not isinstance(getattr(value, "spec", None), ArchSpec):
+        raise PluginError(f"{entry.describe()} is not a factory with a dcbench.ArchSpec `spec`")
+
+
+def _check_namespace(entry: Entry, value: Any) -> None:
+    if not (callable(getattr(value, "get", None)) and callable(getattr(value, "names", None))):
+        raise PluginError(f"{entry.describe()} lacks `get(model)` and `names(pattern)`")
+
+
+def _check_dataset(entry: Entry, value: Any) -> None:
+    from dcbench.dataset import DatasetSpec
+
+    if not isinstance(getattr(value, "spec", None), DatasetSpec) or not callable(getattr(value, "load", None)):
+        raise PluginError(f"{entry.describe()} needs a dcbench.DatasetSpec `spec` and a `load` method")
+
+
+_VALIDATORS = {"condenser": _check_condenser, "architecture": _check_architecture,
+               "architecture namespace": _check_namespace, "dataset": _check_dataset}
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+class Registry:
+    """Every component kind plus the suites, profiles and per-data-set settings of registry.yaml."""
+
+    def __init__(self, config: Mapping[str, Any], *, where: str,
+                 entry_points: Iterable[tuple[str, metadata.EntryPoint]] = ()) -> None:
+        self.where = where
+        self.kinds = {kind: KindRegistry(kind, _VALIDATORS[kind]) for kind in GROUPS}
+        self.broken_entry_points: list[str] = []
+        self._parse(config)
+        for kind, ep in entry_points:
+            self._add_entry_point(kind, ep)
+
+    @property
+    def condensers(self) -> KindRegistry:
+        return self.kinds["condenser"]
+
+    @property
+    def architectures(self) -> KindRegistry:
+        return self.kinds["architecture"]
+
+    @property
+    def namespaces(self) -> KindRegistry:
+        return self.kinds["architecture namespace"]
+
+    @property
+    def datasets(self) -> KindRegistry:
+        return self.kinds["dataset"]
+
+    # parsing -----------------------------------------------------------------------------
+
+    def _parse(self, config: Mapping[str, Any]) -> None:
+        where = self.where
+        if not isinstance(config, Mapping):
+            raise RegistryError(f"{where}: the top level must be a mapping")
+        unknown = sorted(set(config) - _TOP_KEYS)
+        if unknown:
+            raise RegistryError(f"{where}: unknown top-level key(s) {', '.join(unknown)}; "
+                                f"valid: {', '.join(sorted(_TOP_KEYS))}")
+        if config.get("schema") != 1:
+            raise RegistryError(f"{where}: key 'schema' must be 1, got {config.get('schema')!r}")
+        for kind, section in _YAML_SECTIONS.items():
+            raw = config.get(section) or {}
+            if not isinstance(raw, Mapping):
+                raise RegistryError(f"{where}: '{section}' must map names to \"module:attr\" targets")
+            for name, value in raw.items():
+                target, aliases = self._parse_target(section, name, value)
+                self.kinds[kind].add(Entry(kind, name, target, Origin(), aliases))
+        self.suites = self._parse_suites(config.get("suites") or {})
+        raw_profiles = config.get("profiles") or {}
+        if not isinstance(raw_profiles, Mapping) or not raw_profiles:
+            raise RegistryError(f"{where}: 'profiles' must define at least one profile")
+        self.profiles = {name: parse_profile(name, value, where=where) for name, value in raw_profiles.items()}
+        overrides = config.get("dataset_overrides") or {}
+        if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
+            raise RegistryError(f"{where}: 'dataset_overrides' must map data-set names to settings")
+        self.dataset_overrides = {k: dict(v) for k, v in overrides.items()}
+        defaults = config.get("defaults") or {}
+        if not isinstance(defaults, Mapping):
+            raise RegistryError(f"{where}: 'defaults' must be a mapping")
+        self.defaults = dict(defaults)
+
+    def _parse_target(self, section: str, name: Any, value: Any) -> tuple[str, tuple[str, ...]]:
+        where = self.where
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise RegistryError(f"{where}: {section}.{name!r}: names are lower-case [a-z0-9_]+")
+        aliases: tuple[str, ...] = ()
+        if isinstance(value, Mapping):
+            extra = sorted(set(value) - {"target", "aliases"})
+            if extra:
+                raise RegistryError(f"{where}: {section}.{name} has unknown key(s) {', '.join(extra)}")
+            raw_aliases = value.get("aliases") or []
+            if not isinstance(raw_aliases, list) or not all(isinstance(a, str) and NAME_RE.match(a)
+                                                            for a in raw_aliases):
+                raise RegistryError(f"{where}: {section}.{name}.aliases must be a list of names")
+            aliases = tuple(raw_aliases)
+            value = value.get("target")
+        if not isinstance(value, str) or not TARGET_RE.match(value):
+            raise RegistryError(f"{where}: {section}.{name} must be a \"module:attr\" target, got {value!r}")
+        return value, aliases
+
+    def _parse_suites(self, raw: Any) -> dict[str, list[str]]:
+        if not isinstance(raw, Mapping):
+            raise RegistryError(f"{self.where}: 'suites' must map suite names to lists of names")
+        suites = {}
+        for name, members in raw.items():
+            if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+                raise RegistryError(f"{self.where}: suites.{name} must be a list of component names")
+            suites[str(name)] = list(members)
+        return suites
+
+    def _add_entry_point(self, kind: str, ep: metadata.EntryPoint) -> None:
+        dist = getattr(ep, "dist", None)
+        origin = Origin(distribution=dist.name if dist else "unknown distribution",
+                        version=dist.version if dist else "?")
+        if not NAME_RE.match(ep.name) or not TARGET_RE.match(ep.value.replace(" ", "")):
+            self.broken_entry_points.append(
+                f"{kind} entry point '{ep.name} = {ep.value}' of {origin} is malformed "
+                "(names are [a-z0-9_]+, values \"module:attr\"); it was ignored")
+            return
+        self.kinds[kind].add(Entry(kind, ep.name, ep.value.replace(" ", ""), origin))
+
+    # lookups -------------------------------------------------------------------------------
+
+    def condenser(self, name: str) -> type:
+        return self.condensers.get(name)
+
+    def dataset(self, name: str) -> Any:
+        return self.datasets.get(name)
+
+    def architecture(self, name: str) -> Any:
+        """A registered network, or ``prefix:model`` resolved by an architecture name space."""
+        if ":" in name:
+            prefix, _, model = name.partition(":")
+            return self.namespaces.get(prefix).get(model)
+        return self.architectures.get(name)
+
+    def architecture_origin(self, name: str) -> Origin:
+        if ":" in name:
+            return self.namespaces.entry(name.partition(":")[0]).origin
+        return self.architectures.entry(name).origin
+
+    def profile(self, name: str) -> Profile:
+        if name not in self.profiles:
+            raise RegistryError(unknown_message("profile", name, self.profiles))
+        return self.profiles[name]
+
+    def dataset_settings(self, name: str) -> dict[str, Any]:
+        return dict(self.dataset_overrides.get(name, {}))
+
+    def select(self, kind: str, selector: str) -> list[str]:
+        """Expand a selector: ``all``, comma lists, globs, ``@suite``, ``prefix:glob`` name spaces."""
+        registry = self.kinds[kind]
+        chosen: list[str] = []
+        for part in (p.strip() for p in selector.split(",")):
+            if not part:
+                continue
+            if part == "all":
+                names = [n for n in registry.names() if not _is_variant(registry, n)]
+            elif part.startswith("@"):
+                if part[1:] not in self.suites:
+                    raise RegistryError(unknown_message("suite", part[1:], self.suites))
+                names = [registry.canonical(n) if ":" not in n else n for n in self.suites[part[1:]]]
+            elif kind == "architecture" and ":" in part:
+                prefix, _, pattern = part.partition(":")
+                space = self.namespaces.get(prefix)
+                names = [f"{prefix}:{m}" for m in space.names(pattern)] if _is_glob(pattern) else [part]
+                if not names:
+                    raise RegistryError(f"no {prefix} model matches '{pattern}'")
+            elif _is_glob(part):
+                names = fnmatch.filter(registry.names(), part)
+                if not names:
+                    raise RegistryError(f"no {kind} matches '{part}': see `dcbench list {kind}s`")
+            else:
+                names = [registry.canonical(part)]
+            chosen += [n for n in names if n not in chosen]
+        if not chosen:
+            raise RegistryError(f"the {kind} selector '{selector}' selects nothing")
+        return chosen
+
+
+def _is_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _is_variant(registry: KindRegistry, name: str) -> bool:
+    if registry.kind != "architecture":
+        return False
+    try:
+        return registry.get(name).spec.variant_of is not None
+    except PluginError:
+        return False  # keep broken plugins visible: selecting them reports the failure
+
+
+# --- construction ------------------------------------------------------------------------------
+
+def registry_path() -> Path:
+    """registry.yaml: ``$DCBENCH_REGISTRY``, else inside the installed package (a wheel), else the
+    repository root next to the package (an editable install or a source checkout)."""
+    if env := os.environ.get("DCBENCH_REGISTRY"):
+        return Path(env)
+    packaged = importlib.resources.files("dcbench") / "registry.yaml"
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "registry.yaml"
+
+
+def read_registry_file(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RegistryError(f"cannot read registry file {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RegistryError(f"{path} is not valid YAML{at}: {problem}") from None
+
+
+def discover_entry_points() -> list[tuple[str, metadata.EntryPoint]]:
+    found = []
+    for kind, group in GROUPS.items():
+        found += [(kind, ep) for ep in metadata.entry_points(group=group)]
+    return found
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    path = path or registry_path()
+    return Registry(read_registry_file(path), where=str(path), entry_points=discover_entry_points())
+
+
+@cache
+def get_registry() -> Registry:
+    """The process-wide registry (built once; cleared by tests with ``get_registry.cache_clear()``)."""
+    return load_registry()

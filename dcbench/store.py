@@ -1,0 +1,184 @@
+"""The results store: one SQLite file per ``--results`` folder, written through sqlite-utils.
+
+Every write is its own ``BEGIN IMMEDIATE`` transaction: a deferred transaction that reads first
+cannot upgrade to a write lock under contention, which loses rows when several processes write
+(FACTS.md). A file written by another schema version is refused and left untouched: the version
+check happens before anything (even WAL mode) is written.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from dcbench.errors import StoreError
+
+SCHEMA_VERSION = 1
+FILENAME = "results.sqlite"
+BUSY_TIMEOUT_S = 60.0
+
+_JSON = str  # columns holding canonical JSON
+_COMMON = {
+    "status": str, "error": str, "profile": str, "dataset": str, "dataset_version": int,
+    "dataset_options": _JSON, "device": str, "device_name": str, "wall_s": float,
+    "peak_mem_bytes": int, "peak_mem_kind": str, "versions": _JSON, "run_id": str, "finished_at": float,
+}
+TABLES: dict[str, dict[str, type]] = {
+    "runs": {
+        "id": str, "started_at": float, "finished_at": float, "command": str, "argv": _JSON, "host": str,
+        "device": str, "versions": _JSON, "status": str,
+    },
+    "condensations": {
+        "key": str, **_COMMON, "artifact": str, "condenser": str, "condenser_version": int,
+        "condenser_origin": str, "third_party": int, "config": _JSON, "synth_net": str,
+        "synth_net_version": int, "ipc": int, "seed": int, "details": _JSON,
+    },
+    "evaluations": {
+        "key": str, **_COMMON, "condensation": str, "artifact": str, "condenser": str,
+        "condenser_version": int, "condenser_origin": str, "third_party": int, "synth_net": str,
+        "ipc": int, "run_seed": int, "cls_net": str, "cls_net_version": int, "cls_net_origin": str,
+        "recipe": _JSON, "schedule": str, "eval_index": int, "seed": int, "accuracy": float,
+        "train_s": float,
+    },
+}
+_INDEXES = {
+    "condensations": [["dataset", "ipc", "profile"]],
+    "evaluations": [["dataset", "ipc", "profile"], ["condensation"]],
+}
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves for every write.
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    return conn
+
+
+class Store:
+    """The SQLite file of one results folder. Only the driver process writes to it."""
+
+    def __init__(self, results: Path, *, create: bool = True) -> None:
+        self.path = results / FILENAME
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"no results in {results} (no {FILENAME}); run `dcbench synth` or "
+                                 "`dcbench grid` first, or point --results at another folder")
+            results.mkdir(parents=True, exist_ok=True)
+        self._check_version()
+        self.conn = _connect(self.path)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.db = sqlite_utils.Database(self.conn)
+        self._create_schema()
+
+    def _check_version(self) -> None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        try:
+            probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            try:
+                version = probe.execute("PRAGMA user_version").fetchone()[0]
+                tables = {r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            finally:
+                probe.close()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a SQLite database ({exc}); move it away or use "
+                             "another --results folder") from None
+        if version == 0 and not tables:
+            return
+        if version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written with results schema {version}, this dcbench uses "
+                             f"schema {SCHEMA_VERSION}; it was left untouched: use another --results folder "
+                             "or the dcbench version that wrote it")
+
+    def _create_schema(self) -> None:
+        with self.write():
+            for name, columns in TABLES.items():
+                table = self.db.table(name)
+                if not table.exists():
+                    table.create(columns, pk="key" if "key" in columns else "id")
+                    for cols in _INDEXES.get(name, []):
+                        table.create_index(cols, if_not_exists=True)
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def write(self) -> "_Immediate":
+        return _Immediate(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # writes --------------------------------------------------------------------------------
+
+    def start_run(self, command: str, argv: list[str], device: str, versions: dict[str, str]) -> str:
+        import platform
+
+        run_id = uuid.uuid4().hex[:16]
+        self._upsert("runs", {
+            "id": run_id, "started_at": time.time(), "command": command, "argv": json.dumps(argv),
+            "host": platform.node(), "device": device, "versions": json.dumps(versions, sort_keys=True),
+            "status": "running",
+        }, pk="id")
+        return run_id
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        with self.write():
+            self.db["runs"].update(run_id, {"finished_at": time.time(), "status": status})
+
+    def record_condensation(self, row: dict[str, Any]) -> None:
+        self._upsert("condensations", row)
+
+    def record_evaluation(self, row: dict[str, Any]) -> None:
+        self._upsert("evaluations", row)
+
+    def _upsert(self, table: str, row: dict[str, Any], pk: str = "key") -> None:
+        row = {k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v)
+               for k, v in row.items()}
+        row.setdefault("finished_at", time.time())
+        unknown = set(row) - set(TABLES[table])
+        if unknown:
+            raise ValueError(f"unknown {table} column(s): {sorted(unknown)}")
+        with self.write():
+            self.db[table].upsert(row, pk=pk)
+
+    # reads ---------------------------------------------------------------------------------
+
+    def condensation(self, key: str) -> dict[str, Any] | None:
+        rows = list(self.db["condensations"].rows_where("key = ?", [key]))
+        return rows[0] if rows else None
+
+    def evaluation_status(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, status in self.conn.execute(
+                    f"SELECT key, status FROM evaluations WHERE key IN ({marks})", chunk):
+                found[key] = status
+        return found
+
+    def rows(self, table: str, where: str | None = None, args: list[Any] | None = None) -> Iterator[dict]:
+        yield from self.db[table].rows_where(where, args or [])
+
+
+class _Immediate:
+    """``with store.write():`` — one immediate transaction, committed or rolled back.
+
+    sqlite-utils commits on its own after some calls; the commit here only runs if a transaction
+    is still open.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if not self.conn.in_transaction:
+            return
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
