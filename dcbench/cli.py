@@ -33,6 +33,7 @@ DownloadOpt = Annotated[bool, typer.Option("--download", help="Download missing 
 SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed: same seed, same result on CPU.")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Serve images resized to SIZE×SIZE.")]
 ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="Serve images with 1 or 3 channels.")]
+EvalsOpt = Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network [default: profile's].")]
 
 DEFAULT_RESULTS = Path("dcbench-results")
 
@@ -64,15 +65,15 @@ def _parse_sets(pairs: list[str]) -> tuple[tuple[str, Any], ...]:
 
 @app.command()
 def synth(
-    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condenser name (see `dcbench list condensers`).")],
+    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condenser (see `dcbench list condensers`).")],
     dataset: Annotated[str, typer.Option("--dataset", help="Data set name.")] = "digits",
     ipc: Annotated[int, typer.Option("--ipc", help="Images per class.")] = 1,
-    synth_net: Annotated[Optional[str], typer.Option("--synth", help="Synthesis network (methods that need one).")] = None,
+    synth_net: Annotated[Optional[str], typer.Option("--synth", help="Synthesis net, if the method needs one.")] = None,
     seed: SeedOpt = 0,
     profile: ProfileOpt = "smoke",
     sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value (repeatable).")] = [],
     cls: Annotated[Optional[str], typer.Option("--cls", help="Also evaluate on these networks (comma list).")] = None,
-    evals: Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network [default: profile's].")] = None,
+    evals: EvalsOpt = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Compute again even if this cell is stored.")] = False,
     size: SizeOpt = None,
     channels: ChannelsOpt = None,
@@ -144,8 +145,8 @@ def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | Non
         loaded = load_artifact(artifact, ws.results)
         artifact, meta = loaded.id, loaded.metadata
     run_id = store.start_run("eval", sys.argv[1:], ws.device.type, _versions())
-    summary = Table(title=f"{meta['condenser'] + ' ' + meta['dataset'] + ' ipc ' + str(meta['ipc']) if meta else 'whole ' + str(dataset)}"
-                          f" · profile {profile}")
+    what = f"{meta['condenser']} {meta['dataset']} ipc {meta['ipc']}" if meta else f"whole {dataset}"
+    summary = Table(title=f"{what} · profile {profile}")
     for col in ("network", "accuracy % (mean ± std (n))", "seconds per net"):
         summary.add_column(col)
     failed = 0
@@ -156,7 +157,7 @@ def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | Non
         stored = {r["key"]: r for r in store.rows("evaluations", f"key IN ({','.join('?' * len(keys))})", keys)}
         rows = []
         with progress() as bar:
-            for cell, key in zip(cells, keys):
+            for cell, key in zip(cells, keys, strict=True):
                 if key in stored and stored[key]["status"] == "done":
                     rows.append(stored[key])
                     continue
@@ -180,8 +181,8 @@ def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | Non
 def eval_(
     artifact: Annotated[Optional[str], typer.Argument(help="Artifact id (or prefix) or .safetensors path.")] = None,
     cls: Annotated[str, typer.Option("--cls", help="Classification networks: names, globs, @suites.")] = "convnet",
-    evals: Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network [default: profile's].")] = None,
-    whole: Annotated[bool, typer.Option("--whole", help="Train on the whole training split of --dataset instead.")] = False,
+    evals: EvalsOpt = None,
+    whole: Annotated[bool, typer.Option("--whole", help="Train on the whole training split of --dataset.")] = False,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Data set (with --whole).")] = None,
     seed: SeedOpt = 0,
     profile: Annotated[Optional[str], typer.Option("--profile", help="Profile [default: the artifact's].")] = None,
@@ -218,7 +219,7 @@ def eval_(
 @app.command()
 def show(
     artifact: Annotated[str, typer.Argument(help="Artifact id (or prefix) or .safetensors path.")],
-    png: Annotated[Optional[Path], typer.Option("--png", help="Where to write the image grid [default: ARTIFACT.png in the current folder].")] = None,
+    png: Annotated[Optional[Path], typer.Option("--png", help="Image grid file [default: ./<id>.png].")] = None,
     results: Results = DEFAULT_RESULTS,
 ) -> None:
     """Print an artifact's metadata and write a PNG grid of its images, one row per class."""
@@ -235,7 +236,8 @@ def show(
     table.add_row("origin", str(meta["condenser_origin"]))
     table.add_row("images", f"{tuple(loaded.condensed.images.shape)}")
     if loaded.condensed.indices is not None:
-        table.add_row("indices", str(loaded.condensed.indices.tolist()[:20]) + (" …" if len(loaded.condensed.indices) > 20 else ""))
+        indices = loaded.condensed.indices.tolist()
+        table.add_row("indices", str(indices[:20]) + (" …" if len(indices) > 20 else ""))
     for name, value in loaded.condensed.extras.items():
         table.add_row(f"extra {name}", f"{tuple(value.shape)}")
     table.add_row("file", str(loaded.path))
@@ -317,8 +319,13 @@ def plugins() -> None:
                 broken += 1
             aliases = f" ({', '.join(entry.aliases)})" if entry.aliases else ""
             table.add_row(entry.name + aliases, kind, version, str(entry.origin), status)
+    for kind, kinds in reg.kinds.items():
+        for name, message in kinds.conflicts.items():
+            table.add_row(name, kind, "?", "", f"[red]{message}[/red]")
+            broken += 1
     for line in reg.broken_entry_points:
         table.add_row("?", "entry point", "?", "", f"[red]{line}[/red]")
+        broken += 1
     out.print(table)
     if broken:
         err_console.print(f"{broken} plugin(s) failed to load; the others work")

@@ -87,7 +87,8 @@ def condenser_tables(rows: list[Row]) -> list[Table]:
             table.add_column(net, justify="right")
         lines: dict[tuple, dict[str, Score]] = defaultdict(dict)
         for r in members:
-            label = r.condenser + ("*" if r.third_party else "") + ("" if r.schedule == "standard" else f" ({r.schedule})")
+            schedule = "" if r.schedule == "standard" else f" ({r.schedule})"
+            label = r.condenser + ("*" if r.third_party else "") + schedule
             lines[(label, r.synth_net or "—")][r.cls_net] = r.score
         for (label, synth), scores in lines.items():
             table.add_row(label, synth, *[str(scores[n]) if n in scores else "" for n in cls_nets])

@@ -35,7 +35,7 @@ def parse_profile(name: str, raw: Any, *, where: str) -> Profile:
         raise RegistryError(f"{where}: profiles.{name} has unknown key(s) {', '.join(unknown)}; "
                             f"valid: {', '.join(fields)}")
     values: dict[str, Any] = {}
-    for key, f in fields.items():
+    for key in fields:
         if key not in raw:
             if key == "description":
                 continue

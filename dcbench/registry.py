@@ -86,22 +86,26 @@ class KindRegistry:
         self._validate = validate
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, str] = {}
+        self.conflicts: dict[str, str] = {}
 
     def add(self, entry: Entry) -> None:
+        """Register ``entry``. A name defined twice is unusable (either definition could be the one
+        meant): asking for it raises an error naming both origins, and every other name works."""
         for key in (entry.name, *entry.aliases):
             other = self._entries.get(key) or self._entries.get(self._aliases.get(key, ""))
             if other is not None:
                 if other.target == entry.target and other.origin == entry.origin:
                     return  # the same distribution seen twice on sys.path
-                raise RegistryError(
+                self.conflicts[key] = (
                     f"{self.kind} '{key}' is defined twice: by {_origin_phrase(other)} and by "
                     f"{_origin_phrase(entry)}; uninstall or rename one of them")
+                return
         self._entries[entry.name] = entry
         for alias in entry.aliases:
             self._aliases[alias] = entry.name
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(n for n in self._entries if n not in self.conflicts)
 
     def entries(self) -> list[Entry]:
         return [self._entries[n] for n in self.names()]
@@ -110,6 +114,8 @@ class KindRegistry:
         return name in self._entries or name in self._aliases
 
     def canonical(self, name: str) -> str:
+        if name in self.conflicts:
+            raise RegistryError(self.conflicts[name])
         if name in self._entries:
             return name
         if name in self._aliases:

@@ -24,5 +24,5 @@ class RandomCondenser(SelectionCondenser):
         for c in range(train.spec.classes):
             pool = train.class_indices(c)
             chosen.append(pool[torch.randperm(len(pool), generator=generator)[:ipc]])
-            report(c + 1, classes_done=c + 1)
+            report(c + 1, total=train.spec.classes)
         return torch.cat(chosen)
