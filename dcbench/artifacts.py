@@ -48,7 +48,9 @@ def save_artifact(condensed: CondensedSet, metadata: dict[str, Any], results: Pa
     if condensed.indices is not None:
         tensors["indices"] = condensed.indices
     tensors.update({_EXTRA + name: value for name, value in condensed.extras.items()})
-    header = {"format": str(FORMAT), "dcbench": json.dumps(metadata, sort_keys=True, default=str)}
+    # One metadata key: safetensors writes a header map in no fixed order, and the file's bytes
+    # (hence its id) must depend on the content only.
+    header = {"dcbench": json.dumps({"format": FORMAT, "metadata": metadata}, sort_keys=True, default=str)}
     data = save_tensors(tensors, metadata=header)
     artifact_id = hashlib.sha256(data).hexdigest()
     path = artifacts_dir(results) / artifact_id[:2] / (artifact_id + SUFFIX)
@@ -93,21 +95,22 @@ def load_artifact(ref: str | Path, results: Path) -> Artifact:
     try:
         metadata = _read_metadata(data)
         tensors = load_tensors(data)
-    except (ValueError, KeyError, json.JSONDecodeError, struct.error, RuntimeError) as exc:
-        raise ArtifactError(f"artifact {path} is not a dcbench artifact: {exc}") from None
-    extras = {k.removeprefix(_EXTRA): v for k, v in tensors.items() if k.startswith(_EXTRA)}
-    condensed = CondensedSet(images=tensors["images"], labels=tensors["labels"],
-                             indices=tensors.get("indices"), extras=extras)
+        extras = {k.removeprefix(_EXTRA): v for k, v in tensors.items() if k.startswith(_EXTRA)}
+        condensed = CondensedSet(images=tensors["images"], labels=tensors["labels"],
+                                 indices=tensors.get("indices"), extras=extras)
+    except Exception as exc:  # any malformed content (header, tensors, shapes) is the file's fault
+        raise ArtifactError(f"artifact {path} is not a dcbench artifact: {type(exc).__name__}: {exc}") from None
     return Artifact(artifact_id, path, condensed, metadata)
 
 
 def _read_metadata(data: bytes) -> dict[str, Any]:
     (length,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8:8 + length])
-    meta = header.get("__metadata__") or {}
-    if meta.get("format") != str(FORMAT) or "dcbench" not in meta:
-        raise ValueError(f"unknown artifact format {meta.get('format')!r}")
-    return json.loads(meta["dcbench"])
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    stored = json.loads(meta.get("dcbench", "{}")) if isinstance(meta, dict) else None
+    if not isinstance(stored, dict) or stored.get("format") != FORMAT or not isinstance(stored.get("metadata"), dict):
+        raise ValueError("no dcbench metadata of a known format")
+    return stored["metadata"]
 
 
 def image_grid(condensed: CondensedSet, mean: list[float], std: list[float], classes: int) -> torch.Tensor:

@@ -110,28 +110,41 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def synthesis_factory(arch_name: str, train: Split, device: torch.device):
+class SynthesisFactory:
     """``model_factory(generator)`` for condensers: a fresh synthesis-stage net on ``device``.
 
     Variants that keep BatchNorm in synthesis get statistics estimated over real images (up to
     BN_STATS_PER_CLASS per class, drawn from the same generator) and frozen, as PROTOCOL.md asks.
+    ``name`` and ``spec`` tell a condenser which network it synthesises with (e.g. the paper
+    lowers the image learning rate for MLPs).
     """
-    arch = get_registry().architecture(arch_name)
-    spec = train.spec
 
-    def make(gen: torch.Generator) -> torch.nn.Module:
+    def __init__(self, arch_name: str, train: Split, device: torch.device) -> None:
+        self.name = arch_name
+        self.arch = get_registry().architecture(arch_name)
+        self.spec = self.arch.spec
+        self.train = train
+        self.device = device
+
+    def __call__(self, gen: torch.Generator) -> torch.nn.Module:
+        spec = self.train.spec
         with seeded_init(gen):
-            net = arch(in_chans=spec.channels, num_classes=spec.classes, img_size=spec.size, stage="synthesis")
-        net = net.to(device)
+            net = self.arch(in_chans=spec.channels, num_classes=spec.classes, img_size=spec.size, stage="synthesis")
+        net = net.to(self.device)
         if has_batchnorm(net):
             sample = torch.cat([
-                idx[torch.randperm(len(idx), generator=gen)[:BN_STATS_PER_CLASS]]
-                for idx in (train.class_indices(c) for c in range(spec.classes))
+                idx[torch.randperm(len(idx), generator=gen)[:BN_STATS_PER_CLASS].to(idx.device)]
+                for idx in (self.train.class_indices(c) for c in range(spec.classes))
             ])
-            estimate_bn_statistics(net, train.images[sample.to(train.images.device)])
+            estimate_bn_statistics(net, self.train.images[sample])
         return net
 
-    return make
+
+def check_inputs(ws: Workspace, resolved: ResolvedSynth) -> None:
+    """Raise the user errors a synth cell can have (missing data, impossible ipc) before any work."""
+    cell = resolved.cell
+    data = load_dataset(cell.dataset, cell.options, root=ws.data_root, download=ws.download)
+    check_ipc(data.train, cell.ipc)
 
 
 def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None = None) -> dict[str, Any]:
@@ -159,7 +172,7 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
         "versions": _plugin_versions(*origins),
     }
     train = data.train.to(ws.device)
-    factory = synthesis_factory(cell.synth_net, train, ws.device) if row["synth_net"] else None
+    factory = SynthesisFactory(cell.synth_net, train, ws.device) if row["synth_net"] else None
     condenser = resolved.condenser_cls(resolved.config)
     start = time.perf_counter()
     try:

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dcbench import __version__
@@ -83,12 +84,13 @@ def synth(
     download: DownloadOpt = False,
 ) -> None:
     """Condense a data set into IPC images per class and save the artifact."""
-    from dcbench.cells import SynthCell, run_synth
+    from dcbench.cells import SynthCell, check_inputs, run_synth
     from dcbench.dataset import DatasetOptions
     from dcbench.registry import get_registry
     from dcbench.store import Store
 
     ws = _workspace(results, data_root, device, download)
+    nets = get_registry().select("architecture", cls) if cls else []
     cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile, synth_net=synth_net,
                      options=DatasetOptions(size=size, channels=channels), overrides=_parse_sets(sets))
     resolved = cell.resolved()
@@ -98,19 +100,23 @@ def synth(
         err_console.print(f"already computed (key {resolved.key}); --rerun computes it again")
         row = done
     else:
+        check_inputs(ws, resolved)  # user errors surface before any run is recorded
         run_id = store.start_run("synth", sys.argv[1:], ws.device.type, _versions())
         name = resolved.identity["condenser"]
-        with progress() as bar:
-            row = run_synth(ws, resolved, report=reporter(bar, f"{name} {dataset} ipc {ipc}", None))
+        try:
+            with progress() as bar:
+                row = run_synth(ws, resolved, report=reporter(bar, f"{name} {dataset} ipc {ipc}", None))
+        except BaseException:
+            store.finish_run(run_id, "interrupted")
+            raise
         store.record_condensation({**row, "run_id": run_id})
         store.finish_run(run_id, row["status"])
         if row["status"] != "done":
-            err_console.print(f"[red]synthesis failed[/red]: {row['error']} (recorded in {store.path})")
+            err_console.print(f"[red]synthesis failed[/red]: {escape(row['error'])} (recorded in {store.path})")
             raise typer.Exit(1)
     out.print(f"artifact [bold]{row['artifact']}[/bold]  ({row['condenser']}, {row['dataset']}, ipc {row['ipc']}, "
               f"{row['wall_s']:.1f}s)")
-    if cls:
-        nets = get_registry().select("architecture", cls)
+    if nets:
         _evaluate(ws, store, row["artifact"], nets, evals, seed, profile)
 
 
@@ -166,7 +172,7 @@ def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | Non
                 rows.append(row)
                 if row["status"] != "done":
                     failed += 1
-                    err_console.print(f"[red]evaluation failed[/red]: {row['error']}")
+                    err_console.print(f"[red]evaluation failed[/red]: {escape(row['error'])}")
         accs = [r["accuracy"] for r in rows if r["status"] == "done"]
         secs = [r["wall_s"] for r in rows if r["status"] == "done"]
         summary.add_row(net, str(score(accs)) if accs else "failed",
@@ -282,7 +288,7 @@ def list_(
                 about = _describe(kind, spec)
                 version = str(spec.version)
             except PluginError as exc:
-                about, version = f"[red]{exc}[/red]", "?"
+                about, version = f"[red]{escape(str(exc))}[/red]", "?"
             origin = reg.architecture_origin(name) if kind == "architecture" else reg.kinds[kind].entry(name).origin
             table.add_row(name, version, about, str(origin))
     else:
@@ -315,16 +321,16 @@ def plugins() -> None:
                 version = str(getattr(getattr(obj, "spec", None), "version", "—"))
                 status = "ok"
             except PluginError as exc:
-                version, status = "?", f"[red]{exc}[/red]"
+                version, status = "?", f"[red]{escape(str(exc))}[/red]"
                 broken += 1
             aliases = f" ({', '.join(entry.aliases)})" if entry.aliases else ""
             table.add_row(entry.name + aliases, kind, version, str(entry.origin), status)
     for kind, kinds in reg.kinds.items():
         for name, message in kinds.conflicts.items():
-            table.add_row(name, kind, "?", "", f"[red]{message}[/red]")
+            table.add_row(name, kind, "?", "", f"[red]{escape(message)}[/red]")
             broken += 1
     for line in reg.broken_entry_points:
-        table.add_row("?", "entry point", "?", "", f"[red]{line}[/red]")
+        table.add_row("?", "entry point", "?", "", f"[red]{escape(line)}[/red]")
         broken += 1
     out.print(table)
     if broken:
@@ -377,7 +383,7 @@ def main() -> None:
     try:
         app()
     except UserError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted; finished results are kept")

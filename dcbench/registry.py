@@ -37,7 +37,7 @@ _YAML_SECTIONS = {
     "architecture namespace": "architecture_namespaces",
     "dataset": "datasets",
 }
-_TOP_KEYS = {"schema", *(_YAML_SECTIONS.values()), "suites", "profiles", "dataset_overrides", "defaults"}
+_TOP_KEYS = {"schema", *(_YAML_SECTIONS.values()), "suites", "profiles", "dataset_overrides"}
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -89,20 +89,27 @@ class KindRegistry:
         self.conflicts: dict[str, str] = {}
 
     def add(self, entry: Entry) -> None:
-        """Register ``entry``. A name defined twice is unusable (either definition could be the one
-        meant): asking for it raises an error naming both origins, and every other name works."""
-        for key in (entry.name, *entry.aliases):
-            other = self._entries.get(key) or self._entries.get(self._aliases.get(key, ""))
-            if other is not None:
-                if other.target == entry.target and other.origin == entry.origin:
-                    return  # the same distribution seen twice on sys.path
-                self.conflicts[key] = (
-                    f"{self.kind} '{key}' is defined twice: by {_origin_phrase(other)} and by "
-                    f"{_origin_phrase(entry)}; uninstall or rename one of them")
-                return
+        """Register ``entry``. A name or alias defined twice is unusable (either definition could be
+        the one meant): asking for it raises an error naming both origins; every other name works."""
+        other = self._owner(entry.name)
+        if other is not None:
+            if other.target != entry.target or other.origin != entry.origin:  # else: one dist seen twice
+                self._conflict(entry.name, other, entry)
+            return
         self._entries[entry.name] = entry
         for alias in entry.aliases:
-            self._aliases[alias] = entry.name
+            other = self._owner(alias)
+            if other is not None:
+                self._conflict(alias, other, entry)
+            else:
+                self._aliases[alias] = entry.name
+
+    def _owner(self, key: str) -> Entry | None:
+        return self._entries.get(key) or self._entries.get(self._aliases.get(key, ""))
+
+    def _conflict(self, key: str, first: Entry, second: Entry) -> None:
+        self.conflicts[key] = (f"{self.kind} '{key}' is defined twice: by {_origin_phrase(first)} and by "
+                               f"{_origin_phrase(second)}; uninstall or rename one of them")
 
     def names(self) -> list[str]:
         return sorted(n for n in self._entries if n not in self.conflicts)
@@ -255,10 +262,6 @@ class Registry:
         if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
             raise RegistryError(f"{where}: 'dataset_overrides' must map data-set names to settings")
         self.dataset_overrides = {k: dict(v) for k, v in overrides.items()}
-        defaults = config.get("defaults") or {}
-        if not isinstance(defaults, Mapping):
-            raise RegistryError(f"{where}: 'defaults' must be a mapping")
-        self.defaults = dict(defaults)
 
     def _parse_target(self, section: str, name: Any, value: Any) -> tuple[str, tuple[str, ...]]:
         where = self.where
@@ -385,13 +388,28 @@ def registry_path() -> Path:
     return Path(__file__).resolve().parent.parent / "registry.yaml"
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML keeps the last of two equal keys silently; a registry must not."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"'{key}' is defined twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_registry_file(path: Path) -> Any:
     try:
         text = path.read_text()
     except OSError as exc:
         raise RegistryError(f"cannot read registry file {path}: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -72,18 +72,36 @@ class Store:
             results.mkdir(parents=True, exist_ok=True)
         self._check_version()
         self.conn = _connect(self.path)
-        self.conn.execute("PRAGMA journal_mode = WAL")
+        self._enable_wal()
         self.db = sqlite_utils.Database(self.conn)
         self._create_schema()
+
+    def _enable_wal(self) -> None:
+        """Switching to WAL needs a moment with no other writer and does not wait for the busy
+        timeout, so two processes creating one store at once retry here."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _check_version(self) -> None:
         if not self.path.exists() or self.path.stat().st_size == 0:
             return
         try:
-            probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+            # immutable: reading a WAL-mode file must not create -wal/-shm files next to a file we
+            # may refuse; with a live -wal file another process is writing, so read normally.
+            live = self.path.with_name(self.path.name + "-wal").exists()
+            uri = f"file:{self.path}?mode=ro" + ("" if live else "&immutable=1")
+            probe = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
             try:
-                version = probe.execute("PRAGMA user_version").fetchone()[0]
-                tables = {r[0] for r in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                version, tables = probe.execute(  # one query: a consistent snapshot of both
+                    "SELECT (SELECT user_version FROM pragma_user_version),"
+                    " (SELECT count(*) FROM sqlite_master WHERE type='table')").fetchone()
             finally:
                 probe.close()
         except sqlite3.DatabaseError as exc:
@@ -138,7 +156,10 @@ class Store:
     def _upsert(self, table: str, row: dict[str, Any], pk: str = "key") -> None:
         row = {k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v)
                for k, v in row.items()}
-        row.setdefault("finished_at", time.time())
+        if table != "runs":
+            row.setdefault("finished_at", time.time())
+            # A row replaces a previous attempt whole (a done row must not keep a failed one's error).
+            row = {column: None for column in TABLES[table]} | row
         unknown = set(row) - set(TABLES[table])
         if unknown:
             raise ValueError(f"unknown {table} column(s): {sorted(unknown)}")

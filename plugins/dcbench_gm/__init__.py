@@ -1,0 +1,5 @@
+"""Gradient matching, the paper's condenser (aliases dc, gm)."""
+
+from dcbench_gm.condenser import GradientMatching, NonFiniteLoss
+
+__all__ = ["GradientMatching", "NonFiniteLoss"]
