@@ -220,6 +220,75 @@ def eval_(
         _evaluate(ws, store, artifact, nets, evals, seed, profile or meta["profile"])
 
 
+# --- bench -------------------------------------------------------------------------------------
+
+@app.command()
+def bench(
+    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condenser to time.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Data set name.")] = "digits",
+    ipc: Annotated[int, typer.Option("--ipc", help="Images per class.")] = 1,
+    synth_net: Annotated[Optional[str], typer.Option("--synth", help="Synthesis net, if the method needs one.")] = None,
+    iterations: Annotated[int, typer.Option("--iterations", help="Outer iterations to time (first is warm-up).")] = 4,
+    compare: Annotated[bool, typer.Option("--compare", help="Time every implementation and print ratios.")] = False,
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = "smoke",
+    sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value (repeatable).")] = [],
+    size: SizeOpt = None,
+    channels: ChannelsOpt = None,
+    results: Results = DEFAULT_RESULTS,
+    data_root: DataRoot = None,
+    device: DeviceOpt = "auto",
+    download: DownloadOpt = False,
+) -> None:
+    """Time a condenser (seconds per outer iteration, peak memory) without evaluating it."""
+    from dcbench.bench import bench_cell, implementations
+    from dcbench.cells import SynthCell, check_inputs
+    from dcbench.dataset import DatasetOptions
+    from dcbench.store import Store
+
+    ws = _workspace(results, data_root, device, download)
+    overrides = dict(_parse_sets(sets))
+    cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile, synth_net=synth_net,
+                     options=DatasetOptions(size=size, channels=channels), overrides=())
+    resolved = cell.resolved()
+    fields = {f.name for f in __import__("dataclasses").fields(resolved.condenser_cls.Config)}
+    if "iterations" in fields:
+        overrides.setdefault("iterations", iterations)
+    cell = __import__("dataclasses").replace(cell, overrides=tuple(sorted(overrides.items())))
+    resolved = cell.resolved()
+    check_inputs(ws, resolved)
+    variants: list[str | None] = list(implementations(resolved)) if compare else [None]
+    if compare and not variants[0:1]:
+        raise UserError(f"{resolved.identity['condenser']} has only one implementation; drop --compare")
+    store = Store(ws.results)
+    run_id = store.start_run("bench", sys.argv[1:], ws.device.type, _versions())
+    rows = []
+    with progress() as bar:
+        for impl in variants:
+            label = f"{resolved.identity['condenser']} {impl or ''}".strip()
+            row = bench_cell(ws, cell, implementation=impl, report=reporter(bar, label, None))
+            store.record_benchmark({**row, "run_id": run_id})
+            rows.append(row)
+    store.finish_run(run_id, "done" if all(r["status"] == "done" for r in rows) else "failed")
+    table = Table(title=f"{resolved.identity['condenser']} · {dataset} · ipc {ipc} · synth {synth_net or '—'}"
+                        f" · {rows[0]['device_name']}")
+    for col in ("implementation", "s / outer iteration", "iterations timed", "peak memory", "status"):
+        table.add_column(col)
+    for r in rows:
+        mem = f"{r['peak_mem_bytes'] / 2**20:,.0f} MiB ({r['peak_mem_kind']})" if r["peak_mem_bytes"] else "—"
+        spi = f"{r['seconds_per_iteration']:.3f}" if r["seconds_per_iteration"] is not None else "—"
+        table.add_row(r["implementation"] or "default", spi, str(max(r["iterations"] - 1, 0)), mem,
+                      r["status"] if r["status"] == "done" else f"[red]{escape(r['error'] or '')}[/red]")
+    out.print(table)
+    timed = [r for r in rows if r["status"] == "done" and r["seconds_per_iteration"]]
+    if compare and len(timed) > 1:
+        base = timed[0]
+        for r in timed[1:]:
+            out.print(f"{base['implementation']} / {r['implementation']}: "
+                      f"{base['seconds_per_iteration'] / r['seconds_per_iteration']:.2f}× "
+                      f"(>1 means {r['implementation']} is faster)")
+
+
 # --- show --------------------------------------------------------------------------------------
 
 @app.command()
@@ -312,7 +381,7 @@ def plugins() -> None:
     from dcbench.registry import PluginError, get_registry
 
     reg = get_registry()
-    table = Table("name", "kind", "spec version", "origin", "status")
+    table = Table("name", "kind", "spec version", "origin", "status", "aliases")
     broken = 0
     for kind, kinds in reg.kinds.items():
         for entry in kinds.entries():
@@ -323,8 +392,7 @@ def plugins() -> None:
             except PluginError as exc:
                 version, status = "?", f"[red]{escape(str(exc))}[/red]"
                 broken += 1
-            aliases = f" ({', '.join(entry.aliases)})" if entry.aliases else ""
-            table.add_row(entry.name + aliases, kind, version, str(entry.origin), status)
+            table.add_row(entry.name, kind, version, str(entry.origin), status, ", ".join(entry.aliases))
     for kind, kinds in reg.kinds.items():
         for name, message in kinds.conflicts.items():
             table.add_row(name, kind, "?", "", f"[red]{escape(message)}[/red]")

@@ -46,6 +46,10 @@ TABLES: dict[str, dict[str, type]] = {
         "recipe": _JSON, "schedule": str, "eval_index": int, "seed": int, "accuracy": float,
         "train_s": float,
     },
+    "benchmarks": {
+        "key": str, **_COMMON, "condenser": str, "condenser_version": int, "config": _JSON, "synth_net": str,
+        "ipc": int, "seed": int, "implementation": str, "iterations": int, "seconds_per_iteration": float,
+    },
 }
 _INDEXES = {
     "condensations": [["dataset", "ipc", "profile"]],
@@ -152,6 +156,9 @@ class Store:
 
     def record_evaluation(self, row: dict[str, Any]) -> None:
         self._upsert("evaluations", row)
+
+    def record_benchmark(self, row: dict[str, Any]) -> None:
+        self._upsert("benchmarks", row)
 
     def _upsert(self, table: str, row: dict[str, Any], pk: str = "key") -> None:
         row = {k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v)

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dcbench import CondensedSet, CondenserBase, CondenserSpec, estimate_bn_statistics, has_batchnorm
+from dcbench import CondensedSet, CondenserBase, CondenserSpec, check_ipc, estimate_bn_statistics, has_batchnorm
 from dcbench_gm.distance import DISTANCES
 from dcbench_gm.matching import IMPLEMENTATIONS, default_implementation
 from dcbench_gm.schedule import paper_schedule
@@ -24,6 +24,7 @@ class GradientMatching(CondenserBase):
         name="gradient_matching", kind="synthesis", version=1, needs_network=True, deterministic=True,
         description="learn images whose training gradients match real ones, class by class (the paper's DC)",
     )
+    implementations = tuple(IMPLEMENTATIONS)  # timed against each other by `dcbench bench --compare`
 
     @dataclass(frozen=True)
     class Config:
@@ -67,7 +68,8 @@ class GradientMatching(CondenserBase):
     def condense(self, train, *, ipc, generator, device, model_factory=None, report=None):
         cfg = self.config
         report = report or (lambda *a, **k: None)
-        classes, spec = train.spec.classes, train.spec
+        check_ipc(train, ipc)
+        classes = train.spec.classes
         steps, net_epochs = paper_schedule(ipc)
         steps, net_epochs = cfg.steps or steps, cfg.net_epochs or net_epochs
         family = getattr(getattr(model_factory, "spec", None), "family", None)
@@ -109,7 +111,6 @@ class GradientMatching(CondenserBase):
         self.details = {
             "steps": steps, "net_epochs": net_epochs, "lr_img": lr_img, "implementation": implementation,
             "iterations_run": len(losses), "final_loss": losses[-1] if losses else None,
-            "seconds_per_iteration": (time.perf_counter() - started) / max(len(losses), 1),
             "bn_statistics": "real, pooled over bn_images_per_class per class before each step, frozen",
         }
         return CondensedSet(images=syn.detach(), labels=labels)

@@ -1,0 +1,32 @@
+"""`dcbench bench`: times condensers without evaluating them and stores the timings."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from typer.testing import CliRunner
+
+from dcbench.cli import app
+
+
+def test_bench_compare_times_both_implementations(tmp_path):
+    results = tmp_path / "results"
+    ran = CliRunner().invoke(app, ["bench", "-c", "gm", "--synth", "mlp", "--dataset", "digits", "--iterations", "3",
+                                   "--compare", "--results", str(results)])
+    assert ran.exit_code == 0, ran.output
+    assert "loop / batched" in ran.output
+    with sqlite3.connect(results / "results.sqlite") as db:
+        rows = db.execute("SELECT implementation, iterations, seconds_per_iteration, status, device "
+                          "FROM benchmarks ORDER BY implementation").fetchall()
+    assert [r[0] for r in rows] == ["batched", "loop"]
+    assert all(r[1] == 3 and r[2] > 0 and r[3] == "done" and r[4] == "cpu" for r in rows)
+
+
+def test_bench_of_a_selection_method_times_the_whole_run(tmp_path):
+    results = tmp_path / "results"
+    ran = CliRunner().invoke(app, ["bench", "-c", "random", "--dataset", "digits", "--ipc", "2",
+                                   "--results", str(results)])
+    assert ran.exit_code == 0, ran.output
+    with sqlite3.connect(results / "results.sqlite") as db:
+        [(status, seconds)] = db.execute("SELECT status, seconds_per_iteration FROM benchmarks").fetchall()
+    assert status == "done" and seconds is not None
