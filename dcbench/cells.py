@@ -1,7 +1,7 @@
 """The units of work: a synth cell makes one condensed set, an eval cell trains and tests one net.
 
 Both are plain data with a key (a hash of everything that determines the result, DESIGN.md), and
-both run the same way whether the CLI, the local runner or a Ray worker calls them. Running a
+both run the same way whichever process calls them (the CLI today, grid runners next). Running a
 cell returns a store row; only the caller (the driver) writes it.
 """
 

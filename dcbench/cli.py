@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -251,14 +251,13 @@ def bench(
     cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile, synth_net=synth_net,
                      options=DatasetOptions(size=size, channels=channels), overrides=())
     resolved = cell.resolved()
-    fields = {f.name for f in __import__("dataclasses").fields(resolved.condenser_cls.Config)}
-    if "iterations" in fields:
+    if "iterations" in {f.name for f in dataclasses.fields(resolved.condenser_cls.Config)}:
         overrides.setdefault("iterations", iterations)
-    cell = __import__("dataclasses").replace(cell, overrides=tuple(sorted(overrides.items())))
+    cell = dataclasses.replace(cell, overrides=tuple(sorted(overrides.items())))
     resolved = cell.resolved()
     check_inputs(ws, resolved)
     variants: list[str | None] = list(implementations(resolved)) if compare else [None]
-    if compare and not variants[0:1]:
+    if compare and not variants:
         raise UserError(f"{resolved.identity['condenser']} has only one implementation; drop --compare")
     store = Store(ws.results)
     run_id = store.start_run("bench", sys.argv[1:], ws.device.type, _versions())
@@ -447,7 +446,6 @@ def _root(version: Annotated[bool, typer.Option("--version", help="Print the ver
 
 
 def main() -> None:
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
     try:
         app()
     except UserError as exc:

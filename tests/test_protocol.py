@@ -6,10 +6,12 @@ import dataclasses
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from dcbench.architecture import seeded_init
 from dcbench.augment import mnist_augment
 from dcbench.cells import EvalCell, SynthCell, run_eval, run_synth
+from dcbench.cli import app
 from dcbench.data import load_dataset
 from dcbench.protocol import Recipe, evaluate_accuracy, train_network
 from dcbench.registry import get_registry
@@ -127,6 +129,10 @@ def test_random_ten_ipc_convnet_results_stored_and_aggregated(workspace):
     assert (entry.condenser, entry.cls_net, entry.score.n) == ("random", "convnet", 5)
     # Random real digits beat chance by far even under the smoke budget, and nets differ.
     assert 0.5 < entry.score.mean <= 1.0 and entry.score.std > 0
+    shown = CliRunner().invoke(app, ["leaderboard", "--results", str(workspace.results)], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    [line] = [ln for ln in shown.output.splitlines() if "random" in ln]
+    assert f"{100 * entry.score.mean:.1f} ± {100 * entry.score.std:.1f} (5)" in line
 
 
 def test_eval_refuses_a_network_that_cannot_take_the_images(workspace):
