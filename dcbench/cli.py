@@ -35,6 +35,11 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed: same seed, same
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Serve images resized to SIZE×SIZE.")]
 ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="Serve images with 1 or 3 channels.")]
 EvalsOpt = Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network [default: profile's].")]
+CondenserOpt = Annotated[str, typer.Option("--condenser", "-c", help="Condenser (see `dcbench list condensers`).")]
+DatasetOpt = Annotated[str, typer.Option("--dataset", help="Data set name.")]
+IpcOpt = Annotated[int, typer.Option("--ipc", help="Images per class.")]
+SynthOpt = Annotated[Optional[str], typer.Option("--synth", help="Synthesis net, if the method needs one.")]
+SetsOpt = Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value (repeatable).")]
 
 DEFAULT_RESULTS = Path("dcbench-results")
 
@@ -66,13 +71,13 @@ def _parse_sets(pairs: list[str]) -> tuple[tuple[str, Any], ...]:
 
 @app.command()
 def synth(
-    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condenser (see `dcbench list condensers`).")],
-    dataset: Annotated[str, typer.Option("--dataset", help="Data set name.")] = "digits",
-    ipc: Annotated[int, typer.Option("--ipc", help="Images per class.")] = 1,
-    synth_net: Annotated[Optional[str], typer.Option("--synth", help="Synthesis net, if the method needs one.")] = None,
+    condenser: CondenserOpt,
+    dataset: DatasetOpt = "digits",
+    ipc: IpcOpt = 1,
+    synth_net: SynthOpt = None,
     seed: SeedOpt = 0,
     profile: ProfileOpt = "smoke",
-    sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value (repeatable).")] = [],
+    sets: SetsOpt = [],
     cls: Annotated[Optional[str], typer.Option("--cls", help="Also evaluate on these networks (comma list).")] = None,
     evals: EvalsOpt = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Compute again even if this cell is stored.")] = False,
@@ -224,15 +229,15 @@ def eval_(
 
 @app.command()
 def bench(
-    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condenser to time.")],
-    dataset: Annotated[str, typer.Option("--dataset", help="Data set name.")] = "digits",
-    ipc: Annotated[int, typer.Option("--ipc", help="Images per class.")] = 1,
-    synth_net: Annotated[Optional[str], typer.Option("--synth", help="Synthesis net, if the method needs one.")] = None,
+    condenser: CondenserOpt,
+    dataset: DatasetOpt = "digits",
+    ipc: IpcOpt = 1,
+    synth_net: SynthOpt = None,
     iterations: Annotated[int, typer.Option("--iterations", help="Outer iterations to time (first is warm-up).")] = 4,
     compare: Annotated[bool, typer.Option("--compare", help="Time every implementation and print ratios.")] = False,
     seed: SeedOpt = 0,
     profile: ProfileOpt = "smoke",
-    sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value (repeatable).")] = [],
+    sets: SetsOpt = [],
     size: SizeOpt = None,
     channels: ChannelsOpt = None,
     results: Results = DEFAULT_RESULTS,
