@@ -29,6 +29,9 @@ from dcbench.condenser import (
 )
 from dcbench.dataset import Dataset, DatasetOptions, DatasetSpec, RawData, Split, TestSet, TrainSet
 from dcbench.errors import DataError, UserError
+from dcbench.protocol import evaluate_accuracy
+from dcbench.reference import WholeDataRun, forgetting_counts, whole_data_run
+from dcbench.schedule import LearnedSchedule, train_with_schedule, xavier_init
 
 __version__ = "0.1.0"
 
@@ -38,5 +41,6 @@ __all__ = [
     "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
     "SelectionCondenser", "check_ipc",
     "Dataset", "DatasetOptions", "DatasetSpec", "RawData", "Split", "TestSet", "TrainSet",
-    "DataError", "UserError", "__version__",
+    "DataError", "UserError", "evaluate_accuracy", "WholeDataRun", "forgetting_counts", "whole_data_run",
+    "LearnedSchedule", "train_with_schedule", "xavier_init", "__version__",
 ]

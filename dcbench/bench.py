@@ -1,20 +1,30 @@
-"""Timing a condenser without evaluating it: seconds per outer iteration, peak memory, device.
+"""Timing a condenser without evaluating it: seconds per outer iteration, total, peak memory, device.
 
-The condenser's own ``report(step, …)`` calls, one per outer iteration, are the clock: the time
-between consecutive reports is one iteration, and the first is left out as warm-up (allocator,
-caches, lazy initialisation). Implementations of one condenser are timed in the same process on
-the same data, so their ratio compares like with like.
+For iterative condensers (a Config with ``iterations``) the condenser's own ``report(step, …)``
+calls, one per outer iteration, are the clock: the time between consecutive reports is one
+iteration, and the first is left out as warm-up (allocator, caches, lazy initialisation).
+Selection methods are timed as a whole. Implementations of one condenser are timed in the same
+process on the same data, so their ratio compares like with like.
+
+A benchmark runs cold, in a scratch results folder: a cached whole-data run would otherwise make
+herding look free, and benchmarks keep only their timings.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import statistics
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from dcbench.cells import ResolvedSynth, SynthCell, Workspace, run_synth
+
+
+def iterative(resolved: ResolvedSynth) -> bool:
+    return "iterations" in {f.name for f in dataclasses.fields(resolved.condenser_cls.Config)}
 
 
 def implementations(resolved: ResolvedSynth) -> tuple[str, ...]:
@@ -36,10 +46,10 @@ def bench_cell(ws: Workspace, cell: SynthCell, *, implementation: str | None = N
         if report is not None:
             report(step, **metrics)
 
-    # Benchmarks write artifacts like any run (content-addressed, so a repeat costs no space).
-    row = run_synth(ws, resolved, report=clock)
+    with tempfile.TemporaryDirectory(prefix="dcbench-bench-") as scratch:
+        row = run_synth(dataclasses.replace(ws, results=Path(scratch)), resolved, report=clock)
     deltas = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    per_iteration = statistics.median(deltas) if deltas else row.get("wall_s")
+    per_iteration = statistics.median(deltas) if deltas and iterative(resolved) else None
     details = row.get("details") or {}
     return {
         "key": uuid.uuid4().hex[:24], "status": row["status"], "error": row.get("error"),
@@ -47,7 +57,8 @@ def bench_cell(ws: Workspace, cell: SynthCell, *, implementation: str | None = N
         "profile": row["profile"], "dataset": row["dataset"], "dataset_version": row["dataset_version"],
         "dataset_options": row["dataset_options"], "synth_net": row["synth_net"], "ipc": row["ipc"],
         "seed": row["seed"], "implementation": details.get("implementation") or implementation,
-        "iterations": len(stamps), "seconds_per_iteration": per_iteration, "wall_s": row.get("wall_s"),
+        "iterations": len(stamps) if per_iteration is not None else None,
+        "seconds_per_iteration": per_iteration, "wall_s": row.get("wall_s"),
         "peak_mem_bytes": row.get("peak_mem_bytes"), "peak_mem_kind": row.get("peak_mem_kind"),
         "device": row["device"], "device_name": row["device_name"], "versions": row["versions"],
     }

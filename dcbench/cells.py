@@ -23,8 +23,10 @@ from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
 from dcbench.errors import UserError
 from dcbench.protocol import Recipe, evaluate_accuracy, train_network
+from dcbench.reference import use_cache, whole_data_run
 from dcbench.registry import get_registry
 from dcbench.runtime import PeakMemory, derive_seed, device_name, digest, generator, versions
+from dcbench.schedule import LR_SCHEDULE, LearnedSchedule, train_with_schedule
 
 Report = Callable[..., None]
 
@@ -176,10 +178,10 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
     condenser = resolved.condenser_cls(resolved.config)
     start = time.perf_counter()
     try:
-        with PeakMemory(ws.device) as peak:
+        with PeakMemory(ws.device) as peak, use_cache(cache_dir(ws)):
             condensed = condenser.condense(train, ipc=cell.ipc, generator=generator(cell.seed), device=ws.device,
                                            model_factory=factory, report=_safe(report))
-        _check_output(condensed, data.spec, cell.ipc)
+        _check_output(condensed, data, cell.ipc, resolved.condenser_cls.spec.kind)
     except UserError:
         raise
     except Exception as exc:  # the condenser's failure is a result, recorded so the grid goes on
@@ -190,6 +192,8 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
         "dataset_spec": data.spec.to_json(), "normalisation": {"mean": data.spec.mean, "std": data.spec.std},
         "details": getattr(condenser, "details", {}),
     }
+    if LR_SCHEDULE in condensed.extras:  # the set carries its own training schedule (dcbench.schedule)
+        metadata["learned_schedule"] = True
     artifact_id, _ = save_artifact(condensed, metadata, ws.results)
     return {**row, "status": "done", "artifact": artifact_id, "wall_s": wall, "peak_mem_bytes": peak.bytes,
             "peak_mem_kind": peak.kind, "details": metadata["details"]}
@@ -199,7 +203,8 @@ class BadCondensedSet(RuntimeError):
     """A condenser returned something that is not ipc images per class of the data set's shape."""
 
 
-def _check_output(condensed, spec, ipc: int) -> None:
+def _check_output(condensed, data, ipc: int, kind: str) -> None:
+    spec = data.spec
     images, labels = condensed.images, condensed.labels
     expected = (spec.classes * ipc, spec.channels, spec.size, spec.size)
     if tuple(images.shape) != expected:
@@ -209,6 +214,28 @@ def _check_output(condensed, spec, ipc: int) -> None:
         raise BadCondensedSet(f"expected {ipc} images per class, got counts {counts.tolist()}")
     if not bool(torch.isfinite(images).all()):
         raise BadCondensedSet("the condensed images contain NaN or infinite values")
+    if kind == "selection":
+        _check_selection(condensed, data.train)
+
+
+def _check_selection(condensed, train: Split) -> None:
+    """A selection method's set must be distinct real training images, labelled as in the data."""
+    indices = condensed.indices
+    if indices is None:
+        raise BadCondensedSet("a selection method must return the indices of the images it chose")
+    indices = indices.cpu()
+    if indices.shape != condensed.labels.shape or bool(((indices < 0) | (indices >= len(train))).any()):
+        raise BadCondensedSet("selected indices are out of range of the training split")
+    if len(torch.unique(indices)) != len(indices):
+        raise BadCondensedSet("a selection method chose the same training image twice")
+    if not (torch.equal(train.labels[indices], condensed.labels.cpu())
+            and torch.equal(train.images[indices], condensed.images.cpu())):
+        raise BadCondensedSet("selected images or labels differ from the training images at their indices")
+
+
+def cache_dir(ws: Workspace) -> Path:
+    """Where shared intermediate results (whole-data runs) live, beside the artifacts."""
+    return ws.results / "cache"
 
 
 def _safe(report: Report | None) -> Report:
@@ -236,6 +263,19 @@ class EvalCell:
     artifact: str | None = None
     dataset: str | None = None  # whole-data cells name their data set
     options: DatasetOptions = field(default_factory=DatasetOptions)
+    # "standard": the profile's classification recipe; "learned": replay the training schedule a
+    # condenser learned with its set (DD's per-step rates), see dcbench.schedule.
+    schedule: str = "standard"
+
+
+SCHEDULES = ("standard", "learned")
+LEARNED_RECIPE = {"kind": "learned_schedule", "init": "xavier_normal", "optimizer": "sgd",
+                  "lr": "the set's learned rate per step", "momentum": 0.0, "weight_decay": 0.0}
+
+
+def schedules_of(artifact_meta: dict[str, Any]) -> tuple[str, ...]:
+    """The schedules an artifact is evaluated under: its learned one too, when it has one."""
+    return SCHEDULES if artifact_meta.get("learned_schedule") else ("standard",)
 
 
 def eval_identity(cell: EvalCell, artifact_meta: dict[str, Any] | None) -> tuple[str, dict[str, Any], Recipe]:
@@ -245,12 +285,17 @@ def eval_identity(cell: EvalCell, artifact_meta: dict[str, Any] | None) -> tuple
     dataset = artifact_meta["dataset"] if artifact_meta else reg.datasets.canonical(cell.dataset)
     settings = reg.dataset_settings(dataset)
     recipe = Recipe.condensed(profile, settings) if cell.artifact else Recipe.whole_data(profile, settings)
+    if cell.schedule not in SCHEDULES or (cell.schedule == "learned" and not (artifact_meta or {}).get(
+            "learned_schedule")):
+        raise UserError(f"schedule {cell.schedule!r} does not apply here: the learned schedule exists only for "
+                        "sets that carry one (dataset_distillation)")
     identity = {
         "artifact": cell.artifact, "dataset": dataset,
         "options": artifact_meta["options"] if artifact_meta else cell.options.to_json(),
         "dataset_version": None if artifact_meta else reg.dataset(dataset).spec.version,
-        "cls_net": cell.cls_net, "cls_net_version": arch.spec.version, "recipe": recipe.to_json(),
-        "profile": profile.name, "eval_index": cell.eval_index, "seed": cell.seed, "schedule": "standard",
+        "cls_net": cell.cls_net, "cls_net_version": arch.spec.version,
+        "recipe": LEARNED_RECIPE if cell.schedule == "learned" else recipe.to_json(),
+        "profile": profile.name, "eval_index": cell.eval_index, "seed": cell.seed, "schedule": cell.schedule,
     }
     return digest(identity), identity, recipe
 
@@ -264,11 +309,9 @@ def run_eval(ws: Workspace, cell: EvalCell, *, report: Report | None = None) -> 
         meta = artifact.metadata
         options = DatasetOptions(**meta["options"])
         data = load_dataset(meta["dataset"], options, root=ws.data_root, download=ws.download)
-        images, labels = artifact.condensed.images, artifact.condensed.labels
         cell = dataclasses.replace(cell, artifact=artifact.id)
     else:
         data = load_dataset(cell.dataset, cell.options, root=ws.data_root, download=ws.download)
-        images, labels = data.train.images, data.train.labels
     key, identity, recipe = eval_identity(cell, meta)
     spec = data.spec
     arch = reg.architecture(cell.cls_net)
@@ -279,8 +322,8 @@ def run_eval(ws: Workspace, cell: EvalCell, *, report: Report | None = None) -> 
     row: dict[str, Any] = {
         "key": key, "artifact": cell.artifact, "dataset": identity["dataset"],
         "dataset_version": spec.version, "dataset_options": spec.options, "cls_net": cell.cls_net,
-        "cls_net_version": arch.spec.version, "cls_net_origin": str(cls_origin), "recipe": recipe.to_json(),
-        "schedule": "standard", "profile": cell.profile, "eval_index": cell.eval_index, "seed": cell.seed,
+        "cls_net_version": arch.spec.version, "cls_net_origin": str(cls_origin), "recipe": identity["recipe"],
+        "schedule": cell.schedule, "profile": cell.profile, "eval_index": cell.eval_index, "seed": cell.seed,
         "device": ws.device.type, "device_name": device_name(ws.device),
     }
     if meta:
@@ -294,28 +337,39 @@ def run_eval(ws: Workspace, cell: EvalCell, *, report: Report | None = None) -> 
     row["versions"] = _plugin_versions(*origins) | (
         {meta["condenser_origin"]["distribution"]: meta["condenser_origin"]["version"]}
         if meta and meta["condenser_origin"]["third_party"] else {})
-    gen = generator(cell.seed)
+    safe = _safe(report)
     start = time.perf_counter()
     try:
-        with PeakMemory(ws.device) as peak:
-            with seeded_init(gen):
-                net = arch(in_chans=spec.channels, num_classes=spec.classes, img_size=spec.size,
-                           stage="classification")
-            net = net.to(ws.device)
-            on_epoch = None
-            if report is not None:
-                safe = _safe(report)
-                on_epoch = lambda epoch, loss, acc: safe(epoch, loss=loss, train_acc=acc, total=recipe.epochs)
-            train_network(net, images.to(ws.device), labels.to(ws.device), recipe, generator=gen,
-                          on_epoch=on_epoch)
-            trained = time.perf_counter()
-            accuracy = evaluate_accuracy(net, data.test.to(ws.device))
+        with PeakMemory(ws.device) as peak, use_cache(cache_dir(ws)):
+            if meta is None:
+                # The whole-data run of this seed: shared with the selection cells of the same seed.
+                run = whole_data_run(data.train, net=cell.cls_net, epochs=recipe.epochs, seed=cell.seed,
+                                     device=ws.device, test=data.test, report=safe)
+                accuracy, train_s = run.test_accuracy, run.wall_s
+            else:
+                net = _train_on_set(arch, spec, artifact.condensed, recipe, cell, ws.device, safe)
+                train_s = time.perf_counter() - start
+                accuracy = evaluate_accuracy(net, data.test.to(ws.device))
     except UserError:
         raise
     except Exception as exc:
         return {**row, "status": "failed", "error": _error_text(exc), "wall_s": time.perf_counter() - start}
-    return {**row, "status": "done", "accuracy": accuracy, "train_s": trained - start,
+    return {**row, "status": "done", "accuracy": accuracy, "train_s": train_s,
             "wall_s": time.perf_counter() - start, "peak_mem_bytes": peak.bytes, "peak_mem_kind": peak.kind}
+
+
+def _train_on_set(arch, spec, condensed, recipe: Recipe, cell: EvalCell, device: torch.device,
+                  report: Report) -> torch.nn.Module:
+    """A fresh classification-stage net trained on a condensed set under the cell's schedule."""
+    gen = generator(cell.seed)
+    with seeded_init(gen):
+        net = arch(in_chans=spec.channels, num_classes=spec.classes, img_size=spec.size, stage="classification")
+    net = net.to(device)
+    images, labels = condensed.images.to(device), condensed.labels.to(device)
+    if cell.schedule == "learned":
+        return train_with_schedule(net, images, labels, LearnedSchedule.from_extras(condensed.extras), generator=gen)
+    on_epoch = lambda epoch, loss, acc: report(epoch, loss=loss, train_acc=acc, total=recipe.epochs)
+    return train_network(net, images, labels, recipe, generator=gen, on_epoch=on_epoch)
 
 
 def _origin_text(origin: dict[str, Any]) -> str:
@@ -323,5 +377,11 @@ def _origin_text(origin: dict[str, Any]) -> str:
 
 
 def eval_seed(base_seed: int, artifact: str | None, cls_net: str, eval_index: int) -> int:
-    """Each evaluation net's own seed: independent across artifacts, networks and indices."""
+    """Each evaluation net's own seed: independent across artifacts, networks and indices.
+
+    Whole-data evaluations (no artifact) are the whole-data runs of seeds base, base+1, …: the
+    same runs that selection cells of those seeds train their feature models with, so the paper's
+    "whole dataset" column costs nothing more once the baselines have run."""
+    if artifact is None:
+        return base_seed + eval_index
     return derive_seed("eval", base_seed, artifact, cls_net, eval_index)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -142,7 +143,7 @@ def _versions() -> dict[str, str]:
 
 def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | None, seed: int, profile: str,
               dataset: str | None = None, options=None) -> None:
-    from dcbench.cells import EvalCell, eval_identity, eval_seed, run_eval
+    from dcbench.cells import EvalCell, eval_identity, eval_seed, run_eval, schedules_of
     from dcbench.dataset import DatasetOptions
     from dcbench.leaderboard import score
     from dcbench.registry import get_registry
@@ -161,9 +162,11 @@ def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | Non
     for col in ("network", "accuracy % (mean ± std (n))", "seconds per net"):
         summary.add_column(col)
     failed = 0
-    for net in nets:
+    schedules = schedules_of(meta) if meta else ("standard",)
+    for net, schedule in itertools.product(nets, schedules):
+        label = net if schedule == "standard" else f"{net} ({schedule} schedule)"
         cells = [EvalCell(cls_net=net, eval_index=i, seed=eval_seed(seed, artifact, net, i), profile=profile,
-                          artifact=artifact, dataset=dataset, options=options) for i in range(n)]
+                          artifact=artifact, dataset=dataset, options=options, schedule=schedule) for i in range(n)]
         keys = [eval_identity(c, meta)[0] for c in cells]
         stored = {r["key"]: r for r in store.rows("evaluations", f"key IN ({','.join('?' * len(keys))})", keys)}
         rows = []
@@ -172,7 +175,7 @@ def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | Non
                 if key in stored and stored[key]["status"] == "done":
                     rows.append(stored[key])
                     continue
-                row = run_eval(ws, cell, report=reporter(bar, f"{net} net {cell.eval_index + 1}/{n}", None))
+                row = run_eval(ws, cell, report=reporter(bar, f"{label} net {cell.eval_index + 1}/{n}", None))
                 store.record_evaluation({**row, "run_id": run_id})
                 rows.append(row)
                 if row["status"] != "done":
@@ -180,7 +183,7 @@ def _evaluate(ws, store, artifact: str | None, nets: list[str], evals: int | Non
                     err_console.print(f"[red]evaluation failed[/red]: {escape(row['error'])}")
         accs = [r["accuracy"] for r in rows if r["status"] == "done"]
         secs = [r["wall_s"] for r in rows if r["status"] == "done"]
-        summary.add_row(net, str(score(accs)) if accs else "failed",
+        summary.add_row(label, str(score(accs)) if accs else "failed",
                         f"{sum(secs) / len(secs):.1f}" if secs else "")
     store.finish_run(run_id, "failed" if failed else "done")
     out.print(summary)
@@ -245,8 +248,11 @@ def bench(
     device: DeviceOpt = "auto",
     download: DownloadOpt = False,
 ) -> None:
-    """Time a condenser (seconds per outer iteration, peak memory) without evaluating it."""
-    from dcbench.bench import bench_cell, implementations
+    """Time a condenser (seconds per outer iteration or in total, peak memory) without evaluating it.
+
+    Runs cold in a scratch folder (no cached whole-data run). On CPU, peak memory is the process's
+    high-water mark: time condensers in separate commands to compare their memory."""
+    from dcbench.bench import bench_cell, implementations, iterative
     from dcbench.cells import SynthCell, check_inputs
     from dcbench.dataset import DatasetOptions
     from dcbench.store import Store
@@ -256,7 +262,7 @@ def bench(
     cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile, synth_net=synth_net,
                      options=DatasetOptions(size=size, channels=channels), overrides=())
     resolved = cell.resolved()
-    if "iterations" in {f.name for f in dataclasses.fields(resolved.condenser_cls.Config)}:
+    if iterative(resolved):
         overrides.setdefault("iterations", iterations)
     cell = dataclasses.replace(cell, overrides=tuple(sorted(overrides.items())))
     resolved = cell.resolved()
@@ -276,12 +282,14 @@ def bench(
     store.finish_run(run_id, "done" if all(r["status"] == "done" for r in rows) else "failed")
     table = Table(title=f"{resolved.identity['condenser']} · {dataset} · ipc {ipc} · synth {synth_net or '—'}"
                         f" · {rows[0]['device_name']}")
-    for col in ("implementation", "s / outer iteration", "iterations timed", "peak memory", "status"):
+    for col in ("implementation", "s / outer iteration", "iterations timed", "total s", "peak memory", "status"):
         table.add_column(col)
     for r in rows:
         mem = f"{r['peak_mem_bytes'] / 2**20:,.0f} MiB ({r['peak_mem_kind']})" if r["peak_mem_bytes"] else "—"
         spi = f"{r['seconds_per_iteration']:.3f}" if r["seconds_per_iteration"] is not None else "—"
-        table.add_row(r["implementation"] or "default", spi, str(max(r["iterations"] - 1, 0)), mem,
+        timed = str(max(r["iterations"] - 1, 0)) if r["iterations"] is not None else "—"
+        total = f"{r['wall_s']:.2f}" if r["wall_s"] is not None else "—"
+        table.add_row(r["implementation"] or "default", spi, timed, total, mem,
                       r["status"] if r["status"] == "done" else f"[red]{escape(r['error'] or '')}[/red]")
     out.print(table)
     timed = [r for r in rows if r["status"] == "done" and r["seconds_per_iteration"]]
@@ -430,17 +438,36 @@ def leaderboard(ctx: typer.Context, dataset: LbDataset = None, ipc: LbIpc = None
 @leaderboard_app.command("show")
 def show_leaderboard(dataset: LbDataset = None, ipc: LbIpc = None, profile: LbProfile = None,
                      results: Results = DEFAULT_RESULTS) -> None:
-    """Condenser × network tables: mean ± std (n) per data set, ipc and profile."""
-    from dcbench.leaderboard import aggregate, condenser_tables
-    from dcbench.store import Store
+    """Condenser × network tables per data set, ipc and profile: mean ± std (n), synthesis cost."""
+    from dcbench.leaderboard import open_board, terminal_tables
 
-    store = Store(results.resolve(), create=False)
-    rows = aggregate(store, dataset=dataset, ipc=ipc, profile=profile)
-    if not rows:
-        out.print(f"no finished evaluations in {store.path} match")
-        return
-    for table in condenser_tables(rows):
+    board = open_board(results.resolve(), dataset=dataset, ipc=ipc, profile=profile)
+    for table in terminal_tables(board):
         out.print(table)
+
+
+@leaderboard_app.command("publish")
+def publish_leaderboard(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the leaderboard into.")] = Path("leaderboard"),
+    dataset: LbDataset = None,
+    ipc: LbIpc = None,
+    profile: LbProfile = None,
+    results: Results = DEFAULT_RESULTS,
+) -> None:
+    """Write README.md, results.csv/json, a static index.html, image grids and plots into --out.
+
+    Publishing into an earlier leaderboard replaces the files it generated, nothing else."""
+    from dcbench.leaderboard import open_board
+    from dcbench.publish import publish
+
+    results = results.resolve()
+    board = open_board(results, dataset=dataset, ipc=ipc, profile=profile)
+    done = publish(board, out_dir, results, {"dataset": dataset, "ipc": ipc, "profile": profile})
+    if done.missing_images:
+        err_console.print(f"[yellow]{len(done.missing_images)} image grid(s) not drawn[/yellow]: artifact missing or "
+                          "unreadable (listed under 'Images not drawn' in README.md)")
+    out.print(f"published {done.records} entries, {done.images} image grid(s) and {len(done.files)} files to "
+              f"{escape(str(done.folder))} (open {escape(str(done.folder / 'index.html'))})")
 
 
 @app.callback()

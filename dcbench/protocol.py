@@ -43,7 +43,10 @@ class Recipe:
 
     @classmethod
     def whole_data(cls, profile: Profile, dataset_settings: dict[str, Any]) -> "Recipe":
-        epochs = profile.whole_epochs
+        return cls.whole_data_epochs(profile.whole_epochs, dataset_settings)
+
+    @classmethod
+    def whole_data_epochs(cls, epochs: int, dataset_settings: dict[str, Any]) -> "Recipe":
         return cls(kind="whole_data", epochs=epochs, lr_drop_after=max(1, epochs // 2),
                    augment=dataset_settings.get("augment"))
 
@@ -53,9 +56,12 @@ class Recipe:
 
 def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, recipe: Recipe, *,
                   generator: torch.Generator,
-                  on_epoch: Callable[[int, float, float], None] | None = None) -> nn.Module:
+                  on_epoch: Callable[[int, float, float], None] | None = None,
+                  on_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> nn.Module:
     """Train ``net`` in place on tensors already on its device; shuffling and augmentation draw
-    from ``generator`` only. ``on_epoch(epoch, mean_loss, train_accuracy)`` after every pass."""
+    from ``generator`` only. ``on_epoch(epoch, mean_loss, train_accuracy)`` after every pass;
+    ``on_batch(indices, correct)`` after every step, with which examples its forward pass got
+    right (forgetting statistics are made of these)."""
     augment = AUGMENTATIONS[recipe.augment] if recipe.augment else None
     optimizer = _sgd(net, recipe, recipe.lr)
     n = images.shape[0]
@@ -74,8 +80,11 @@ def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, re
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            hits = logits.detach().argmax(1) == y
             total_loss += loss.detach() * len(idx)
-            correct += (logits.detach().argmax(1) == y).sum()
+            correct += hits.sum()
+            if on_batch is not None:
+                on_batch(idx, hits)
         if epoch + 1 == recipe.lr_drop_after:
             optimizer = _sgd(net, recipe, recipe.lr * 0.1)
         if on_epoch is not None:

@@ -1,0 +1,139 @@
+"""Whole-data runs: cached once, shared by baselines and the whole-data column, never trusted blindly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dcbench import reference
+from dcbench.cells import BadCondensedSet, EvalCell, _check_selection, cache_dir, eval_seed, run_eval
+from dcbench.condenser import CondensedSet
+from dcbench.data import load_dataset
+from dcbench.errors import UserError
+from dcbench.reference import forgetting_counts, use_cache, whole_data_run
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def digits(tmp_path):
+    return load_dataset("digits", root=tmp_path / "data")
+
+
+def _run(digits, **kw):
+    return whole_data_run(digits.train, net=kw.pop("net", "convnet"), epochs=kw.pop("epochs", 1),
+                          seed=kw.pop("seed", 0), device=CPU, **kw)
+
+
+def _files(root):
+    return sorted((root / "whole_data").glob("*.safetensors"))
+
+
+def test_a_run_is_cached_and_reloaded_identically(digits, tmp_path):
+    with use_cache(tmp_path / "cache"):
+        first = _run(digits)
+        again = _run(digits)
+    assert not first.cached and again.cached and again.key == first.key
+    assert torch.equal(first.correct, again.correct) and first.correct.shape == (1, len(digits.train))
+    for (name, a), b in zip(first.model.state_dict().items(), again.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    assert len(_files(tmp_path / "cache")) == 1
+
+
+def test_the_key_separates_what_changes_the_run(digits, tmp_path):
+    with use_cache(tmp_path / "cache"):
+        keys = {_run(digits).key, _run(digits, seed=1).key, _run(digits, epochs=2).key, _run(digits, net="mlp").key}
+    assert len(keys) == 4 and len(_files(tmp_path / "cache")) == 4
+
+
+def test_same_seed_trains_the_same_run_without_a_cache(digits):
+    a, b = _run(digits), _run(digits)
+    assert not a.cached and not b.cached
+    assert torch.equal(a.correct, b.correct)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_cache_file_is_rebuilt_not_used(digits, tmp_path, damage):
+    with use_cache(tmp_path / "cache"):
+        first = _run(digits)
+        [path] = _files(tmp_path / "cache")
+        data = bytearray(path.read_bytes())
+        if damage == "truncate":
+            data = data[: len(data) // 2]
+        else:
+            data[-100] ^= 0xFF  # inside the tensors: only the checksum can tell
+        path.write_bytes(bytes(data))
+        rebuilt = _run(digits)
+        assert not rebuilt.cached and torch.equal(rebuilt.correct, first.correct)
+        assert _run(digits).cached  # and the rebuilt file is good again
+
+
+def test_a_file_from_another_cache_format_is_rebuilt(digits, tmp_path, monkeypatch):
+    root = tmp_path / "cache"
+    with use_cache(root):
+        monkeypatch.setattr(reference, "CACHE_FORMAT", 0)
+        old = _run(digits)
+        monkeypatch.setattr(reference, "CACHE_FORMAT", 1)
+        current_key = _run(digits).key
+        # Put the old-format file where the current key lives: its header still says format 0.
+        (root / "whole_data" / f"{old.key}.safetensors").replace(root / "whole_data" / f"{current_key}.safetensors")
+        assert not _run(digits).cached
+
+
+def test_features_are_the_classifier_input(digits):
+    run = _run(digits)
+    images = digits.train.images[:7]
+    with torch.no_grad():
+        expected = run.model.embed(images)
+    assert torch.allclose(run.features(images, batch_size=3), expected)
+    assert run.features(images).shape == (7, run.model.embed_dim)
+
+
+def test_forgetting_counts_from_a_history():
+    correct = torch.tensor([[1, 0, 1, 0],
+                            [0, 0, 1, 1],
+                            [1, 0, 0, 1],
+                            [0, 0, 1, 1]], dtype=torch.bool)
+    counts = forgetting_counts(correct)
+    # example 0: 1→0 twice; 1: never learned; 2: one 1→0; 3: learned late, never forgotten
+    assert counts.tolist() == [2.0, float("inf"), 1.0, 0.0]
+
+
+def test_whole_data_evaluation_reads_the_run_of_its_seed(workspace):
+    """eval --whole --seed s reuses the whole-data run a selection cell of seed s trained."""
+    data = load_dataset("digits", root=workspace.data_root)
+    with use_cache(cache_dir(workspace)):
+        run = whole_data_run(data.train, net="convnet", epochs=2, seed=0, device=CPU)  # smoke: 2 epochs
+    cell = EvalCell(cls_net="convnet", eval_index=0, seed=eval_seed(0, None, "convnet", 0), profile="smoke",
+                    dataset="digits")
+    assert cell.seed == 0
+    row = run_eval(workspace, cell)
+    assert row["status"] == "done" and row["train_s"] == pytest.approx(run.wall_s)
+    with torch.no_grad():
+        expected = (run.model(data.test.images).argmax(1) == data.test.labels).float().mean().item()
+    assert row["accuracy"] == pytest.approx(expected)
+
+
+def test_selection_output_must_be_distinct_real_training_images(digits):
+    train = digits.train
+    good = torch.tensor([0, 5, 9])
+
+    def selected(indices, images=None, labels=None):
+        return CondensedSet(images=train.images[indices] if images is None else images,
+                            labels=train.labels[indices] if labels is None else labels, indices=indices)
+
+    _check_selection(selected(good), train)
+    with pytest.raises(BadCondensedSet, match="twice"):
+        _check_selection(selected(torch.tensor([0, 5, 5])), train)
+    with pytest.raises(BadCondensedSet, match="out of range"):
+        _check_selection(selected(torch.tensor([0, 5, len(train)]), images=train.images[:3],
+                                  labels=train.labels[:3]), train)
+    with pytest.raises(BadCondensedSet, match="differ"):
+        _check_selection(selected(good, images=train.images[good] + 1), train)
+    with pytest.raises(BadCondensedSet, match="indices"):
+        _check_selection(CondensedSet(images=train.images[good], labels=train.labels[good]), train)
+
+
+def test_a_network_that_cannot_take_the_data_is_refused_up_front(digits):
+    with pytest.raises(UserError, match="lenet cannot be trained on digits"):
+        _run(digits, net="lenet")
