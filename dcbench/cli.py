@@ -301,6 +301,107 @@ def bench(
                       f"(>1 means {r['implementation']} is faster)")
 
 
+# --- grid --------------------------------------------------------------------------------------
+
+@app.command()
+def grid(
+    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all.")],
+    synth_net: Annotated[str, typer.Option("--synth", help="Synthesis nets (for condensers that need one): "
+                                                           "names, globs, @suites, all.")] = "convnet",
+    cls: Annotated[str, typer.Option("--cls", help="Classification nets: names, globs, @suites, all.")] = "convnet",
+    dataset: Annotated[str, typer.Option("--dataset", help="Data sets: names, globs, lists, all.")] = "digits",
+    ipc: Annotated[str, typer.Option("--ipc", help="Images per class, a comma list: 1,10,50.")] = "1",
+    runs: Annotated[Optional[int], typer.Option("--runs", help="Condensed sets per cell, seeds SEED, SEED+1, … "
+                                                               "[default: profile's].")] = None,
+    evals: EvalsOpt = None,
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = "smoke",
+    sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value for every selected "
+                                                          "condenser that has the key (repeatable).")] = [],
+    whole: Annotated[bool, typer.Option("--whole", help="Also train the classification nets on the whole "
+                                                        "training split.")] = False,
+    rerun: Annotated[str, typer.Option("--rerun", help="missing: cells with no stored result; failed: those and "
+                                                       "failed ones; all: every cell.")] = "missing",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run and stop.")] = False,
+    runner: Annotated[str, typer.Option("--runner", help="ray (Ray Tune, every GPU) or local (this process, "
+                                                         "no Ray).")] = "ray",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster (host:port) "
+                                                                             "instead of a private one.")] = None,
+    gpus_per_cell: Annotated[Optional[float], typer.Option(
+        "--gpus-per-cell", help="GPUs per cell; fractions share a GPU [default: 1 where Ray has GPUs and --device "
+                                "is not cpu, else 0].", show_default=False)] = None,
+    cpus_per_cell: Annotated[float, typer.Option("--cpus-per-cell", help="CPUs per cell.")] = 1.0,
+    ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of the private Ray [default: all].",
+                                                    show_default=False)] = None,
+    ray_gpus: Annotated[Optional[int], typer.Option("--ray-gpus", help="GPUs of the private Ray [default: all].",
+                                                    show_default=False)] = None,
+    size: SizeOpt = None,
+    channels: ChannelsOpt = None,
+    results: Results = DEFAULT_RESULTS,
+    data_root: DataRoot = None,
+    device: DeviceOpt = "auto",
+    download: DownloadOpt = False,
+) -> None:
+    """Run a grid: condensers × synthesis nets × classification nets × data sets × ipc × runs.
+
+    Only cells missing from the store are computed; killing a grid loses no finished result."""
+    import os
+
+    from dcbench.dataset import DatasetOptions, default_data_root
+    from dcbench.grid import GridRequest, GridRun, WorkerSpec, expand, leaderboard_tables, skipped_table, summary_table
+    from dcbench.runner import RUNNERS
+    from dcbench.store import Store
+
+    if runner not in RUNNERS:
+        raise UserError(f"--runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
+    ipcs = []
+    for part in filter(None, (p.strip() for p in ipc.split(","))):
+        if not part.lstrip("-").isdigit():
+            raise UserError(f"--ipc takes whole numbers separated by commas, got '{ipc}'")
+        ipcs.append(int(part))
+    results, data_root = results.resolve(), (data_root or default_data_root()).resolve()
+    request = GridRequest(condensers=condenser, datasets=dataset, synth=synth_net, cls=cls,
+                          ipcs=tuple(dict.fromkeys(ipcs)), seed=seed, profile=profile, runs=runs, evals=evals,
+                          options=DatasetOptions(size=size, channels=channels), overrides=_parse_sets(sets),
+                          whole=whole)
+    plan = expand(request, data_root=data_root, download=download)
+    if plan.skipped:
+        err_console.print(skipped_table(plan.skipped))
+    store = Store(results)
+    run = GridRun(plan, store, results, rerun, console=err_console)
+    err_console.print(f"grid: {len(plan.synths)} condensed sets, {run.to_compute} cells to compute "
+                      f"(cls cells counted per set), {run.counts['stored']} already stored", highlight=False)
+    if dry_run:
+        return
+    if not run.finished:
+        worker = WorkerSpec(results=str(results), data_root=str(data_root), device=device,
+                            registry=os.environ.get("DCBENCH_REGISTRY"))
+        if runner == "local":
+            from dcbench.runner.local import LocalRunner
+
+            chosen = LocalRunner(worker)
+        else:
+            try:
+                from dcbench.runner.ray import RayOptions, RayRunner
+            except ModuleNotFoundError as exc:
+                if exc.name != "ray":
+                    raise
+                raise UserError("Ray is not installed here: use --runner local, or pip install 'ray[tune]'") from None
+            chosen = RayRunner(RayOptions(address=ray_address, cpus_per_cell=cpus_per_cell,
+                                          gpus_per_cell=gpus_per_cell, num_cpus=ray_cpus, num_gpus=ray_gpus), worker)
+        run.execute_with(chosen, sys.argv[1:])
+    else:
+        err_console.print("nothing to compute: every cell of this grid is stored")
+    out.print(summary_table(run))
+    for table in leaderboard_tables(run):
+        out.print(table)
+    failed = run.counts["failed"] + run.counts["kept failed"]
+    if failed:
+        err_console.print(f"{failed} cell(s) of this grid failed; their errors are in {store.path} "
+                          "(`--rerun failed` computes them again)", highlight=False)
+        raise typer.Exit(1)
+
+
 # --- show --------------------------------------------------------------------------------------
 
 @app.command()
@@ -433,6 +534,14 @@ def leaderboard(ctx: typer.Context, dataset: LbDataset = None, ipc: LbIpc = None
     """Leaderboards from the results store (`show` is the default)."""
     if ctx.invoked_subcommand is None:
         show_leaderboard(dataset=dataset, ipc=ipc, profile=profile, results=results)
+        return
+    # `dcbench leaderboard --dataset x publish` would otherwise publish everything, silently. (By name:
+    # typer vendors its own copy of click's ParameterSource enum.)
+    given = [f"--{name}" for name in ("dataset", "ipc", "profile", "results")
+             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+    if given:
+        raise UserError(f"give {', '.join(given)} after the subcommand: dcbench leaderboard "
+                        f"{ctx.invoked_subcommand} {' '.join(given)} …")
 
 
 @leaderboard_app.command("show")

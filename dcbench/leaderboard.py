@@ -1,17 +1,34 @@
-"""Aggregating stored evaluations into leaderboards: mean ± std (n) per cell, never mixing profiles."""
+"""Leaderboards from the results store: aggregation, the two table shapes, terminal tables.
+
+A leaderboard entry is one cell of the grid (profile, data set and its serving options, ipc,
+condenser configuration, schedule, synthesis net, classification net) and holds the mean and the
+population standard deviation of the test accuracies of every classification net trained for it
+(n). Nothing that changes what a number means is ever averaged together: profiles, serving
+options, schedules and condenser configurations each get their own entries. The renderers (here
+for the terminal, in :mod:`dcbench.publish` for files) only format the :class:`View` objects built
+here, so every output shows the same numbers.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
 
 from rich.table import Table
 
+from dcbench.errors import UserError
 from dcbench.store import Store
 
 WHOLE = "whole_data"
+# The paper's headline numbers (its Table 1) synthesise and classify with ConvNet.
+PAPER_NET = "convnet"
+MEMORY_KINDS = {"process_max_rss": "CPU RSS", "cuda_max_allocated": "CUDA"}
+THIRD_PARTY_NOTE = "* a third-party plugin's result (not shipped with dcbench)"
+SCORE_NOTE = "test accuracy %: mean ± population std (n classification nets)"
 
 
 @dataclass(frozen=True)
@@ -24,19 +41,6 @@ class Score:
         return f"{100 * self.mean:.1f} ± {100 * self.std:.1f} ({self.n})"
 
 
-@dataclass(frozen=True)
-class Row:
-    dataset: str
-    ipc: int | None
-    profile: str
-    condenser: str
-    synth_net: str | None
-    cls_net: str
-    schedule: str
-    third_party: bool
-    score: Score
-
-
 def score(values: Iterable[float]) -> Score:
     """Mean and population std (numpy's default, as the paper reports) of accuracies."""
     values = list(values)
@@ -44,66 +48,495 @@ def score(values: Iterable[float]) -> Score:
     return Score(mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)), len(values))
 
 
-def aggregate(store: Store, *, dataset: str | None = None, ipc: int | None = None,
-              profile: str | None = None) -> list[Row]:
-    clauses, args = ["status = 'done'"], []
+@dataclass(frozen=True)
+class Setting:
+    """What a leaderboard column is about; ``ipc`` None is training on the whole data."""
+
+    profile: str
+    dataset: str
+    options: str = "{}"  # serving options (size, channels) as canonical JSON; "{}" is the native data
+    ipc: int | None = None
+
+    @property
+    def data(self) -> str:
+        options = json.loads(self.options)
+        return self.dataset + (f" ({', '.join(f'{k} {v}' for k, v in options.items())})" if options else "")
+
+    @property
+    def label(self) -> str:
+        return f"{self.data} · ipc {self.ipc}" if self.ipc is not None else f"{self.data} · whole data"
+
+    @property
+    def whole(self) -> "Setting":
+        return Setting(self.profile, self.dataset, self.options, None)
+
+    def order(self) -> tuple:
+        return self.profile, self.dataset, self.options, -1 if self.ipc is None else self.ipc
+
+
+@dataclass(frozen=True)
+class Method:
+    """A leaderboard row: a condenser, in one configuration, evaluated under one schedule.
+
+    ``variant`` is empty unless the store holds several configurations (hyperparameters or spec
+    versions) of the condenser for the same setting; then it names what differs.
+    """
+
+    condenser: str
+    variant: str = ""
+    schedule: str = "standard"
+    third_party: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.condenser == WHOLE:
+            return "whole data"
+        text = self.condenser + ("*" if self.third_party else "")
+        if self.variant:
+            text += f" [{self.variant}]"
+        if self.schedule != "standard":
+            text += f" ({self.schedule} schedule)"
+        return text
+
+    def order(self) -> tuple:
+        return self.condenser == WHOLE, self.condenser, self.variant, self.schedule != "standard", self.schedule
+
+
+def _merge(values: Iterable[Any]) -> tuple:
+    return tuple(sorted({v for v in values if v is not None}))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What produced an entry: package versions and hardware of its synthesis and evaluation rows."""
+
+    versions: tuple[tuple[str, tuple[str, ...]], ...]
+    synthesis_devices: tuple[str, ...]
+    evaluation_devices: tuple[str, ...]
+    condenser_versions: tuple[int, ...]
+    condenser_origin: str
+    cls_net_versions: tuple[int, ...]
+    dataset_versions: tuple[int, ...]
+
+    @classmethod
+    def of(cls, rows: list[dict[str, Any]]) -> "Provenance":
+        packages: dict[str, set[str]] = defaultdict(set)
+        for r in rows:
+            for blob in (r["versions"], r.get("synth_versions")):
+                for name, version in json.loads(blob or "{}").items():
+                    packages[name].add(str(version))
+        return cls(
+            versions=tuple((name, tuple(sorted(found))) for name, found in sorted(packages.items())),
+            synthesis_devices=_merge(r.get("synth_device") for r in rows),
+            evaluation_devices=_merge(r["device_name"] for r in rows),
+            condenser_versions=_merge(r["condenser_version"] for r in rows),
+            condenser_origin="; ".join(_merge(r["condenser_origin"] for r in rows)),
+            cls_net_versions=_merge(r["cls_net_version"] for r in rows),
+            dataset_versions=_merge(r["dataset_version"] for r in rows),
+        )
+
+    @property
+    def packages(self) -> str:
+        return ", ".join(f"{name} {'/'.join(found)}" for name, found in self.versions)
+
+    @property
+    def hardware(self) -> str:
+        synth, evals = self.synthesis_devices, self.evaluation_devices
+        if not synth or synth == evals:
+            return "; ".join(evals)
+        return f"synthesis: {'; '.join(synth)} · evaluation: {'; '.join(evals)}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    setting: Setting
+    method: Method
+    synth_net: str | None
+    cls_net: str
+    score: Score
+    runs: int  # distinct condensed sets (seeds) behind the score; 0 for whole data
+    provenance: Provenance
+
+    # The flat names of a store row, for callers that filter entries.
+    condenser = property(lambda self: self.method.condenser)
+    schedule = property(lambda self: self.method.schedule)
+    third_party = property(lambda self: self.method.third_party)
+    dataset = property(lambda self: self.setting.dataset)
+    ipc = property(lambda self: self.setting.ipc)
+    profile = property(lambda self: self.setting.profile)
+
+    @property
+    def synthesis(self) -> tuple:
+        """The condensed sets this entry trained on: whose cost and image it shows."""
+        return self.setting, self.method.condenser, self.method.variant, self.synth_net
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What making the condensed sets of one synthesis cost: wall time and peak memory per kind."""
+
+    seconds: Score
+    peak_memory: tuple[tuple[str, int], ...]  # (peak_mem_kind, the largest peak of its rows)
+
+    @property
+    def time_text(self) -> str:
+        text = f"{self.seconds.mean:.1f} s"
+        return text + (f" ± {self.seconds.std:.1f} ({self.seconds.n})" if self.seconds.n > 1 else "")
+
+    @property
+    def memory_text(self) -> str:
+        return " / ".join(f"{peak / 2**20:,.0f} MiB {MEMORY_KINDS.get(kind, kind)}" for kind, peak in self.peak_memory)
+
+
+@dataclass
+class Board:
+    """Every entry of a filtered store with the cost and first artifact of each synthesis."""
+
+    entries: list[Entry]
+    costs: dict[tuple, Cost] = field(default_factory=dict)
+    artifacts: dict[tuple, str] = field(default_factory=dict)
+    provenances: dict[tuple[Setting, Method], Provenance] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Every table asks for the entries of one (setting, method): index them once, not per table cell.
+        self._index: dict[tuple[Setting, Method], list[Entry]] = defaultdict(list)
+        for e in self.entries:
+            self._index[(e.setting, e.method)].append(e)
+
+    @property
+    def third_party(self) -> bool:
+        return any(e.third_party for e in self.entries)
+
+    def profiles(self) -> list[str]:
+        return sorted({e.profile for e in self.entries})
+
+    def settings(self, profile: str | None = None, *, whole: bool = False) -> list[Setting]:
+        found = {e.setting for e in self.entries if (profile is None or e.profile == profile)
+                 and (e.setting.ipc is None) == whole}
+        return sorted(found, key=Setting.order)
+
+    def methods(self, setting: Setting) -> list[Method]:
+        return sorted({m for s, m in self._index if s == setting}, key=Method.order)
+
+    def of(self, setting: Setting, method: Method) -> list[Entry]:
+        return self._index.get((setting, method), [])
+
+    def cls_nets(self, setting: Setting) -> list[str]:
+        return sorted({e.cls_net for e in self.entries if e.setting == setting})
+
+    def cost(self, entry: Entry) -> Cost | None:
+        return self.costs.get(entry.synthesis)
+
+    def default(self, setting: Setting, method: Method) -> Entry | None:
+        return default_entry(self.of(setting, method))
+
+    def columns(self, profile: str) -> list[Setting]:
+        """Table 1's columns: each data set × ipc, and data sets that only have whole-data results."""
+        condensed = self.settings(profile)
+        covered = {s.whole for s in condensed}
+        orphans = [s for s in self.settings(profile, whole=True) if s not in covered]
+        return sorted(condensed + orphans, key=Setting.order)
+
+
+def default_entry(entries: list[Entry]) -> Entry | None:
+    """The entry a method shows in the condenser × data-set table.
+
+    The paper's cell (ConvNet synthesises and classifies) when there is one; otherwise the best
+    entry that uses one network in both stages (selection methods: any network), and only when no
+    such entry exists the best entry of all. The table names the networks whenever the pick is not
+    the paper's cell.
+    """
+    if not entries:
+        return None
+    paper = [e for e in entries if e.cls_net == PAPER_NET and e.synth_net in (None, PAPER_NET)]
+    if paper:
+        return paper[0]
+    diagonal = [e for e in entries if e.synth_net in (None, e.cls_net)]
+    return max(diagonal or entries, key=lambda e: (e.score.mean, -e.score.std))
+
+
+def networks_of(entry: Entry) -> str:
+    """How an entry's networks are written next to its score: "mlp" or "convnet → mlp"."""
+    if entry.synth_net is None or entry.synth_net == entry.cls_net:
+        return entry.cls_net
+    return f"{entry.synth_net} → {entry.cls_net}"
+
+
+# --- reading the store -------------------------------------------------------------------------
+
+_EVALUATIONS = """
+SELECT e.*, c.config AS synth_config, c.versions AS synth_versions, c.device_name AS synth_device
+FROM evaluations e LEFT JOIN condensations c ON c.key = e.condensation
+"""
+
+
+def _filters(prefix: str, dataset: str | None, ipc: int | None, profile: str | None,
+             whole: bool) -> tuple[str, list[Any]]:
+    clauses, args = [f"{prefix}status = 'done'"], []
     for column, value in (("dataset", dataset), ("profile", profile)):
         if value is not None:
-            clauses.append(f"{column} = ?")
+            clauses.append(f"{prefix}{column} = ?")
             args.append(value)
     if ipc is not None:
-        clauses.append("(ipc = ? OR ipc IS NULL)")  # whole-data rows belong to every ipc
+        # whole-data rows belong to every ipc: they are what each ipc is compared with
+        clauses.append(f"({prefix}ipc = ? OR {prefix}ipc IS NULL)" if whole else f"{prefix}ipc = ?")
         args.append(ipc)
-    groups: dict[tuple, list[float]] = defaultdict(list)
-    third: dict[tuple, bool] = {}
-    for r in store.rows("evaluations", " AND ".join(clauses), args):
-        key = (r["dataset"], r["ipc"], r["profile"], r["condenser"], r["synth_net"], r["cls_net"], r["schedule"])
-        groups[key].append(r["accuracy"])
-        third[key] = bool(r["third_party"])
-    return [Row(*key, third_party=third[key], score=score(vals)) for key, vals in sorted(groups.items(), key=_order)]
+    return " AND ".join(clauses), args
 
 
-def _order(item: tuple) -> tuple:
-    dataset, ipc, profile, condenser, synth, cls, schedule = item[0]
-    return (dataset, profile, ipc if ipc is not None else -1, condenser == WHOLE, condenser, synth or "", cls,
-            schedule)
+def _setting(row: dict[str, Any]) -> Setting:
+    options = json.dumps(json.loads(row["dataset_options"] or "{}"), sort_keys=True)
+    return Setting(row["profile"], row["dataset"], options, row["ipc"])
 
 
-def condenser_tables(rows: list[Row]) -> list[Table]:
-    """One table per (data set, ipc, profile): condenser (and synthesis net) × classification net."""
-    by_setting: dict[tuple, list[Row]] = defaultdict(list)
-    whole = [r for r in rows if r.condenser == WHOLE]
-    for r in rows:
-        if r.condenser != WHOLE:
-            by_setting[(r.dataset, r.ipc, r.profile)].append(r)
+def _config(blob: str | None) -> str | None:
+    return None if blob is None else json.dumps(json.loads(blob), sort_keys=True)
+
+
+def _variant_names(configs: set[tuple[int, str | None]]) -> dict[tuple[int, str | None], str]:
+    """Names for the configurations of one condenser in one setting: empty when there is only one,
+    else what sets each apart (spec version, the hyperparameters that differ)."""
+    if len(configs) <= 1:
+        return {c: "" for c in configs}
+    parsed = {c: json.loads(c[1]) if c[1] is not None else None for c in configs}
+    keys = sorted({k for p in parsed.values() if p for k in p})
+    differing = [k for k in keys if len({json.dumps((p or {}).get(k)) for p in parsed.values()}) > 1]
+    versions = {c[0] for c in configs}
+    names = {}
+    for config, values in parsed.items():
+        parts = [f"v{config[0]}"] if len(versions) > 1 else []
+        if values is None:
+            parts.append("configuration not stored")
+        else:
+            parts += [f"{k}={values.get(k)}" for k in differing]
+        names[config] = ", ".join(parts)
+    return names
+
+
+def load_board(store: Store, *, dataset: str | None = None, ipc: int | None = None,
+               profile: str | None = None) -> Board:
+    where, args = _filters("e.", dataset, ipc, profile, whole=True)
+    evaluations = list(store.db.query(f"{_EVALUATIONS} WHERE {where}", args))
+    configs: dict[tuple, set] = defaultdict(set)
+    for r in evaluations:
+        if r["condenser"] != WHOLE:
+            configs[(_setting(r), r["condenser"])].add((r["condenser_version"], _config(r["synth_config"])))
+    variants = {(key, config): name for key, found in configs.items()
+                for config, name in _variant_names(found).items()}
+
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in evaluations:
+        setting = _setting(r)
+        variant = variants.get(((setting, r["condenser"]), (r["condenser_version"], _config(r["synth_config"]))), "")
+        method = Method(r["condenser"], variant, r["schedule"] or "standard", bool(r["third_party"]))
+        groups[(setting, method, r["synth_net"], r["cls_net"])].append(r)
+    entries = [
+        Entry(setting, method, synth, cls, score(r["accuracy"] for r in rows),
+              len({r["condensation"] for r in rows if r["condensation"]}), Provenance.of(rows))
+        for (setting, method, synth, cls), rows in groups.items()
+    ]
+    entries.sort(key=lambda e: (e.setting.order(), e.method.order(), e.synth_net or "", e.cls_net))
+    by_method: dict[tuple, list[dict]] = defaultdict(list)
+    for (setting, method, _, _), rows in groups.items():
+        by_method[(setting, method)] += rows
+    provenances = {key: Provenance.of(rows) for key, rows in by_method.items()}
+
+    where, args = _filters("", dataset, ipc, profile, whole=False)
+    syntheses: dict[tuple, list[dict]] = defaultdict(list)
+    for c in store.rows("condensations", where, args):
+        setting = _setting(c)
+        name = variants.get(((setting, c["condenser"]), (c["condenser_version"], _config(c["config"]))))
+        if name is not None:  # a configuration nothing was evaluated with has no entry to cost
+            syntheses[(setting, c["condenser"], name, c["synth_net"])].append(c)
+    costs, artifacts = {}, {}
+    for key, rows in syntheses.items():
+        peaks: dict[str, int] = {}
+        for r in rows:
+            if r["peak_mem_bytes"]:
+                peaks[r["peak_mem_kind"]] = max(peaks.get(r["peak_mem_kind"], 0), r["peak_mem_bytes"])
+        timed = [r["wall_s"] for r in rows if r["wall_s"] is not None]
+        if timed:
+            costs[key] = Cost(score(timed), tuple(sorted(peaks.items())))
+        first = min(rows, key=lambda r: (r["seed"], r["finished_at"] or 0.0))
+        if first["artifact"]:
+            artifacts[key] = first["artifact"]
+    return Board(entries, costs, artifacts, provenances)
+
+
+def open_board(results: Path, *, dataset: str | None = None, ipc: int | None = None,
+               profile: str | None = None) -> Board:
+    """The board of a results folder, or a user error when it has nothing to show."""
+    store = Store(results, create=False)
+    try:
+        board = load_board(store, dataset=dataset, ipc=ipc, profile=profile)
+    finally:
+        store.close()
+    if not board.entries:
+        asked = ", ".join(f"--{k} {v}" for k, v in (("dataset", dataset), ("ipc", ipc), ("profile", profile))
+                          if v is not None)
+        raise UserError(f"no finished evaluations in {store.path}{' match ' + asked if asked else ''}; "
+                        "evaluate condensed sets first (`dcbench synth --cls NETS`, `dcbench eval`)"
+                        + (" or drop the filters" if asked else ""))
+    return board
+
+
+def aggregate(store: Store, *, dataset: str | None = None, ipc: int | None = None,
+              profile: str | None = None) -> list[Entry]:
+    """The entries alone, for callers that need numbers rather than tables."""
+    return load_board(store, dataset=dataset, ipc=ipc, profile=profile).entries
+
+
+# --- the tables, independent of how they are drawn ---------------------------------------------
+
+@dataclass
+class ViewRow:
+    cells: list[str]
+    whole: bool = False  # the whole-data reference, drawn dim
+    ends_group: bool = False  # the last row of one condenser's block
+
+
+@dataclass
+class View:
+    key: str  # unique among a board's views: the HTML id of its table
+    title: str
+    columns: list[str]
+    rows: list[ViewRow]
+    caption: str = ""
+    left: int = 1  # leading columns of text, aligned left; the rest are numbers, aligned right
+
+
+def slug(*parts: Any) -> str:
+    text = "-".join(str(p) for p in parts if p not in (None, ""))
+    return "".join(ch if ch.isalnum() or ch in "._" else "-" for ch in text.lower()).strip("-")
+
+
+def _options_slug(setting: Setting) -> str:
+    return "-".join(f"{k}{v}" for k, v in json.loads(setting.options).items())
+
+
+def setting_key(setting: Setting) -> str:
+    ipc = "whole" if setting.ipc is None else f"ipc{setting.ipc}"
+    return slug(setting.profile, setting.dataset, _options_slug(setting), ipc)
+
+
+def _cell(entry: Entry | None, *, name_nets: bool = False) -> str:
+    if entry is None:
+        return ""
+    if name_nets and not (entry.cls_net == PAPER_NET and entry.synth_net in (None, PAPER_NET)):
+        return f"{entry.score} [{networks_of(entry)}]"
+    return str(entry.score)
+
+
+def overview(board: Board, profile: str) -> View:
+    """Table 1's shape: condensers × (data set, ipc), each its default entry; whole data last."""
+    columns = board.columns(profile)
+    methods = sorted({m for s in columns if s.ipc is not None for m in board.methods(s)}, key=Method.order)
+    rows = [ViewRow([m.label, *[_cell(board.default(s, m), name_nets=True) for s in columns]]) for m in methods]
+    wholes = {m for s in columns for m in board.methods(s.whole)}
+    for m in sorted(wholes, key=Method.order):
+        rows.append(ViewRow([m.label, *[_cell(board.default(s.whole, m), name_nets=True) for s in columns]],
+                            whole=True))
+    return View(
+        key=slug("overview", profile), title=f"Condensers × data sets · profile {profile}",
+        columns=["condenser", *[s.label for s in columns]], rows=rows,
+        caption=_caption(board, f"{SCORE_NOTE}. Each entry is the ConvNet → ConvNet cell, or else the best cell "
+                                "using one network in both stages, named in brackets; whole data: trained on the "
+                                "full training split."))
+
+
+def _cost_cells(board: Board, entry: Entry | None) -> list[str]:
+    cost = board.cost(entry) if entry else None
+    return [cost.time_text, cost.memory_text or "—"] if cost else ["—", "—"]
+
+
+def _matrix_rows(board: Board, setting: Setting, method: Method, cls_nets: list[str]) -> list[ViewRow]:
+    by_synth: dict[str | None, dict[str, Entry]] = defaultdict(dict)
+    for e in board.of(setting, method):
+        by_synth[e.synth_net][e.cls_net] = e
+    rows = []
+    for synth in sorted(by_synth, key=lambda s: s or ""):
+        cells = by_synth[synth]
+        first = next(iter(cells.values()))
+        rows.append(ViewRow([synth or "—", *[_cell(cells.get(n)) for n in cls_nets], *_cost_cells(board, first)]))
+    return rows
+
+
+COST_COLUMNS = ["synthesis time", "peak memory"]
+MATRIX_NOTE = ("Rows: the network the set was synthesised with (— for selection methods); "
+               "columns: the network trained on it. Synthesis time: mean wall time per condensed set; peak "
+               "memory: CPU RSS is the peak resident set of the process that ran it, CUDA is torch's allocator peak "
+               "(max_memory_allocated).")
+
+
+def method_matrix(board: Board, setting: Setting, method: Method) -> View:
+    """Table 2's shape for one condenser: synthesis net × classification net, with its cost."""
+    nets = sorted({e.cls_net for e in board.of(setting, method)})
+    return View(key=slug("matrix", setting_key(setting), method.condenser, method.variant, method.schedule),
+                title=f"{method.label} · {setting.label} · profile {setting.profile}",
+                columns=["synthesis net", *nets, *COST_COLUMNS],
+                rows=_matrix_rows(board, setting, method, nets))
+
+
+def setting_matrix(board: Board, setting: Setting) -> View:
+    """Every condenser's matrix for one setting in one table, and the whole-data reference."""
+    nets = board.cls_nets(setting)
+    rows = []
+    for method in board.methods(setting):
+        block = _matrix_rows(board, setting, method, nets)
+        for i, row in enumerate(block):
+            row.cells.insert(0, method.label if i == 0 else "")
+        block[-1].ends_group = True
+        rows += block
+    for method in board.methods(setting.whole):
+        wholes = {e.cls_net: e for e in board.of(setting.whole, method)}
+        if any(n in wholes for n in nets):
+            rows.append(ViewRow([method.label, "—", *[_cell(wholes.get(n)) for n in nets], "", ""], whole=True))
+    return View(key=slug("setting", setting_key(setting)), title=f"{setting.label} · profile {setting.profile}",
+                columns=["condenser", "synthesis net", *nets, *COST_COLUMNS], rows=rows,
+                caption=_caption(board, f"{SCORE_NOTE}. {MATRIX_NOTE}"), left=2)
+
+
+def provenance(board: Board) -> View:
+    """Which versions, hardware and component versions produced each condenser's numbers."""
+    rows = []
+    for (setting, method), found in sorted(board.provenances.items(),
+                                          key=lambda item: (item[0][0].order(), item[0][1].order())):
+        rows.append(ViewRow([
+            setting.profile, setting.data, "—" if setting.ipc is None else str(setting.ipc), method.label,
+            "/".join(map(str, found.condenser_versions)), found.condenser_origin, found.packages, found.hardware,
+        ]))
+    return View(key="provenance", title="Provenance",
+                columns=["profile", "data set", "ipc", "condenser", "spec version", "origin", "packages",
+                         "hardware"], rows=rows,
+                caption="Package versions and devices of every synthesis and evaluation behind the numbers; "
+                        "results.csv and results.json hold them per entry.", left=8)
+
+
+def _caption(board: Board, text: str) -> str:
+    return f"{text} {THIRD_PARTY_NOTE}." if board.third_party else text
+
+
+# --- the terminal ------------------------------------------------------------------------------
+
+def rich_table(view: View) -> Table:
+    table = Table(title=view.title, caption=view.caption or None, caption_justify="left")
+    for i, column in enumerate(view.columns):
+        # In a narrow terminal numbers wrap at spaces rather than being cut short with an ellipsis; the row
+        # labels are the last to give way.
+        table.add_column(column, justify="left" if i < view.left else "right", overflow="fold", no_wrap=i == 0)
+    for row in view.rows:
+        table.add_row(*row.cells, style="dim" if row.whole else None, end_section=row.ends_group)
+    return table
+
+
+def terminal_tables(board: Board) -> list[Table]:
+    """Per profile: the condenser × data-set overview when there is more than one data set or ipc
+    to compare (with one, it would repeat the matrix below it), then one matrix table per setting."""
     tables = []
-    for (dataset, ipc, profile), members in by_setting.items():
-        cls_nets = sorted({r.cls_net for r in members})
-        table = Table(title=f"{dataset} · {ipc} image(s) per class · profile {profile}",
-                      caption="test accuracy %, mean ± std (n nets); * third-party plugin")
-        table.add_column("condenser")
-        table.add_column("synthesis net")
-        for net in cls_nets:
-            table.add_column(net, justify="right")
-        lines: dict[tuple, dict[str, Score]] = defaultdict(dict)
-        for r in members:
-            schedule = "" if r.schedule == "standard" else f" ({r.schedule})"
-            label = r.condenser + ("*" if r.third_party else "") + schedule
-            lines[(label, r.synth_net or "—")][r.cls_net] = r.score
-        for (label, synth), scores in lines.items():
-            table.add_row(label, synth, *[str(scores[n]) if n in scores else "" for n in cls_nets])
-        for w in (w for w in whole if w.dataset == dataset and w.profile == profile):
-            if w.cls_net in cls_nets:
-                table.add_row("whole data", "—", *[str(w.score) if n == w.cls_net else "" for n in cls_nets],
-                              style="dim")
-        tables.append(table)
-    settings = {(r.dataset, r.profile) for r in rows if r.condenser != WHOLE}
-    orphans = [w for w in whole if (w.dataset, w.profile) not in settings]
-    if orphans:
-        table = Table(title="whole-data training", caption="test accuracy %, mean ± std (n nets)")
-        for col in ("data set", "profile", "network", "accuracy"):
-            table.add_column(col)
-        for w in orphans:
-            table.add_row(w.dataset, w.profile, w.cls_net, str(w.score))
-        tables.append(table)
+    for profile in board.profiles():
+        if len(board.columns(profile)) > 1:
+            tables.append(rich_table(overview(board, profile)))
+        tables += [rich_table(setting_matrix(board, s)) for s in board.settings(profile)]
+        if not board.settings(profile):
+            tables.append(rich_table(overview(board, profile)))
     return tables

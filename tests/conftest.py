@@ -10,8 +10,10 @@ import torch
 
 from dcbench.registry import get_registry
 
-# Two cores: more threads than cores only adds contention to these tiny workloads.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# One thread per test process: the workloads are tiny (digits, MLPs), where OpenMP's barriers cost
+# more than a second thread gains (DD's outer step: 223 ms with 2 threads on shared cores, 22 ms
+# with 1); CI runs two test processes (pytest-xdist) instead. OMP_NUM_THREADS overrides.
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
 
 
 @pytest.fixture(autouse=True)
