@@ -28,14 +28,14 @@ out = Console()
 Results = Annotated[Path, typer.Option("--results", envvar="DCBENCH_RESULTS",
                                        help="Folder holding results.sqlite, artifacts/ and cache/.")]
 DataRoot = Annotated[Optional[Path], typer.Option("--data-root", envvar="DCBENCH_DATA", show_default=False,
-                                                  help="Data sets folder [default: ~/.cache/dcbench/data].")]
+                                                  help="Data sets folder \\[default: ~/.cache/dcbench/data].")]
 ProfileOpt = Annotated[str, typer.Option("--profile", help="Protocol profile: smoke, cpu or paper.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu, cuda or cuda:N.")]
 DownloadOpt = Annotated[bool, typer.Option("--download", help="Download missing data sets (needs network).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed: same seed, same result on CPU.")]
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Serve images resized to SIZE×SIZE.")]
 ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="Serve images with 1 or 3 channels.")]
-EvalsOpt = Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network [default: profile's].")]
+EvalsOpt = Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network \\[default: profile's].")]
 CondenserOpt = Annotated[str, typer.Option("--condenser", "-c", help="Condenser (see `dcbench list condensers`).")]
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Data set name.")]
 IpcOpt = Annotated[int, typer.Option("--ipc", help="Images per class.")]
@@ -199,7 +199,7 @@ def eval_(
     whole: Annotated[bool, typer.Option("--whole", help="Train on the whole training split of --dataset.")] = False,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Data set (with --whole).")] = None,
     seed: SeedOpt = 0,
-    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile [default: the artifact's].")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile \\[default: the artifact's].")] = None,
     size: SizeOpt = None,
     channels: ChannelsOpt = None,
     results: Results = DEFAULT_RESULTS,
@@ -305,14 +305,14 @@ def bench(
 
 @app.command()
 def grid(
-    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all.")],
+    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all.")] = "all",
     synth_net: Annotated[str, typer.Option("--synth", help="Synthesis nets (for condensers that need one): "
                                                            "names, globs, @suites, all.")] = "convnet",
     cls: Annotated[str, typer.Option("--cls", help="Classification nets: names, globs, @suites, all.")] = "convnet",
     dataset: Annotated[str, typer.Option("--dataset", help="Data sets: names, globs, lists, all.")] = "digits",
     ipc: Annotated[str, typer.Option("--ipc", help="Images per class, a comma list: 1,10,50.")] = "1",
     runs: Annotated[Optional[int], typer.Option("--runs", help="Condensed sets per cell, seeds SEED, SEED+1, … "
-                                                               "[default: profile's].")] = None,
+                                                               "\\[default: profile's].")] = None,
     evals: EvalsOpt = None,
     seed: SeedOpt = 0,
     profile: ProfileOpt = "smoke",
@@ -328,12 +328,12 @@ def grid(
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster (host:port) "
                                                                              "instead of a private one.")] = None,
     gpus_per_cell: Annotated[Optional[float], typer.Option(
-        "--gpus-per-cell", help="GPUs per cell; fractions share a GPU [default: 1 where Ray has GPUs and --device "
+        "--gpus-per-cell", help="GPUs per cell; fractions share a GPU \\[default: 1 where Ray has GPUs and --device "
                                 "is not cpu, else 0].", show_default=False)] = None,
     cpus_per_cell: Annotated[float, typer.Option("--cpus-per-cell", help="CPUs per cell.")] = 1.0,
-    ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of the private Ray [default: all].",
+    ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of the private Ray \\[default: all].",
                                                     show_default=False)] = None,
-    ray_gpus: Annotated[Optional[int], typer.Option("--ray-gpus", help="GPUs of the private Ray [default: all].",
+    ray_gpus: Annotated[Optional[int], typer.Option("--ray-gpus", help="GPUs of the private Ray \\[default: all].",
                                                     show_default=False)] = None,
     size: SizeOpt = None,
     channels: ChannelsOpt = None,
@@ -350,10 +350,13 @@ def grid(
     from dcbench.dataset import DatasetOptions, default_data_root
     from dcbench.grid import GridRequest, GridRun, WorkerSpec, expand, leaderboard_tables, skipped_table, summary_table
     from dcbench.runner import RUNNERS
+    from dcbench.runtime import resolve_device
     from dcbench.store import Store
 
     if runner not in RUNNERS:
         raise UserError(f"--runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
+    if runner == "local":
+        resolve_device(device)  # under Ray, each worker resolves it where the cell runs
     ipcs = []
     for part in filter(None, (p.strip() for p in ipc.split(","))):
         if not part.lstrip("-").isdigit():
@@ -370,7 +373,8 @@ def grid(
     store = Store(results)
     run = GridRun(plan, store, results, rerun, console=err_console)
     err_console.print(f"grid: {len(plan.synths)} condensed sets, {run.to_compute} cells to compute "
-                      f"(cls cells counted per set), {run.counts['stored']} already stored", highlight=False)
+                      f"(cls cells counted per set), {run.counts['stored']} already stored", highlight=False,
+                      soft_wrap=True)
     if dry_run:
         return
     if not run.finished:
@@ -399,6 +403,11 @@ def grid(
     if failed:
         err_console.print(f"{failed} cell(s) of this grid failed; their errors are in {store.path} "
                           "(`--rerun failed` computes them again)", highlight=False)
+    broken = [skip.what for skip in plan.skipped if skip.broken]
+    if broken:
+        err_console.print(f"left out because their plugin failed to load: {', '.join(broken)} (see `dcbench "
+                          "plugins`); fix or uninstall it and run the same grid again", highlight=False)
+    if failed or broken:
         raise typer.Exit(1)
 
 
@@ -407,7 +416,7 @@ def grid(
 @app.command()
 def show(
     artifact: Annotated[str, typer.Argument(help="Artifact id (or prefix) or .safetensors path.")],
-    png: Annotated[Optional[Path], typer.Option("--png", help="Image grid file [default: ./<id>.png].")] = None,
+    png: Annotated[Optional[Path], typer.Option("--png", help="Image grid file \\[default: ./<id>.png].")] = None,
     results: Results = DEFAULT_RESULTS,
 ) -> None:
     """Print an artifact's metadata and write a PNG grid of its images, one row per class."""

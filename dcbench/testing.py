@@ -1,0 +1,329 @@
+"""Conformance checks that plugin authors run in their own tests.
+
+Each check is a plain function that raises ``AssertionError`` with a message saying what is wrong
+and how to fix it, so it works under pytest (or any runner) as it is::
+
+    from dcbench import testing
+
+    def test_my_condenser():
+        testing.check_condenser(MyCondenser, overrides={"iterations": 1})
+
+    def test_my_network():
+        testing.check_architecture(my_net)
+
+    def test_my_data_set(tmp_path):
+        testing.check_dataset(my_data, root=tmp_path)
+
+They run on small generated data (:func:`tiny_train_set`) and take seconds. They check what the
+framework relies on and cannot repair: a condenser's output (shapes, counts per class, labels,
+finite values, a selection's indices), its determinism under a fixed generator, its Config and
+spec; a network's output shape and dependence on its input in both stage variants, and the
+absence of BatchNorm where the protocol wants instance norm; a data set's agreement with its spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dcbench.architecture import (
+    STAGES,
+    ArchSpec,
+    estimate_bn_statistics,
+    freeze_batchnorm,
+    has_batchnorm,
+    seeded_init,
+)
+from dcbench.condenser import CondensedSet, CondenserSpec
+from dcbench.dataset import DatasetOptions, DatasetSpec, RawData, Split, TrainSet, serve
+from dcbench.errors import UserError
+from dcbench.registry import NAME_RE
+
+# Logits of different inputs must differ by more than this fraction of their magnitude: a network
+# whose output ignores its input (e.g. instance norm of 1×1 feature maps) gives rounding noise,
+# about 1e-4 at most in float32.
+MIN_SENSITIVITY = 1e-3
+
+__all__ = ["check_architecture", "check_condensed_set", "check_condenser", "check_condenser_spec",
+           "check_dataset", "tiny_train_set"]
+
+
+def tiny_train_set(*, classes: int = 3, per_class: int = 10, channels: int = 1, size: int = 8,
+                   seed: int = 0) -> TrainSet:
+    """A small learnable training split (a fixed prototype per class plus noise, normalised), so
+    that condensers and networks can be checked in seconds without any file."""
+    gen = torch.Generator().manual_seed(seed)
+    prototypes = torch.randn(classes, channels, size, size, generator=gen)
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    images = prototypes[labels] + 0.5 * torch.randn(len(labels), channels, size, size, generator=gen)
+    images = (images - images.mean()) / images.std()
+    spec = DatasetSpec(name="tiny", channels=channels, size=size, classes=classes, mean=(0.0,) * channels,
+                       std=(1.0,) * channels)
+    return Split(images.contiguous(), labels, spec)
+
+
+# --- condensers --------------------------------------------------------------------------------
+
+def check_condenser_spec(condenser_cls: type) -> None:
+    """The class-level contract: ``spec``, ``Config`` (a frozen dataclass), ``make_config`` and ``condense``."""
+    name = getattr(condenser_cls, "__name__", repr(condenser_cls))
+    spec = getattr(condenser_cls, "spec", None)
+    assert isinstance(spec, CondenserSpec), f"{name}.spec must be a dcbench.CondenserSpec, got {spec!r}"
+    assert isinstance(spec.name, str) and NAME_RE.match(spec.name), \
+        f"{name}.spec.name {spec.name!r} must be lower-case [a-z0-9_]+ (the name users type)"
+    assert spec.kind in ("selection", "synthesis"), \
+        f"{name}.spec.kind must be 'selection' or 'synthesis', got {spec.kind!r}"
+    assert isinstance(spec.version, int) and not isinstance(spec.version, bool) and spec.version >= 1, \
+        f"{name}.spec.version must be an integer >= 1 (bump it when outputs change), got {spec.version!r}"
+    for flag in ("needs_network", "deterministic"):
+        assert isinstance(getattr(spec, flag), bool), f"{name}.spec.{flag} must be True or False"
+    assert callable(getattr(condenser_cls, "condense", None)), f"{name} has no condense() method"
+    assert callable(getattr(condenser_cls, "make_config", None)), \
+        f"{name} has no make_config(profile, overrides) classmethod: subclass dcbench.CondenserBase"
+    config_cls = getattr(condenser_cls, "Config", None)
+    assert dataclasses.is_dataclass(config_cls) and isinstance(config_cls, type), \
+        f"{name}.Config must be a dataclass of hyperparameters"
+    assert config_cls.__dataclass_params__.frozen, \
+        f"{name}.Config must be frozen (@dataclass(frozen=True)): a config is part of a cache key"
+
+
+def _check_config(condenser_cls: type, profile: Any, overrides: Mapping[str, Any]) -> Any:
+    """The config a profile gives survives dataclasses.asdict → make_config, and typos are refused."""
+    name = condenser_cls.__name__
+    config = condenser_cls.make_config(profile, overrides)
+    values = dataclasses.asdict(config)
+    try:
+        json.dumps(values, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise AssertionError(f"{name}.Config values must be plain JSON (numbers, strings, booleans, None, "
+                             f"lists): {exc}") from None
+    again = condenser_cls.make_config(profile, values)
+    assert again == config, f"{name}: make_config(profile, asdict(config)) gave {again}, not {config}"
+    try:
+        condenser_cls.make_config(profile, {"no_such_hyperparameter": 1})
+    except UserError:
+        pass
+    else:
+        raise AssertionError(f"{name}.make_config accepted an unknown hyperparameter: unknown --set keys "
+                             "must be refused (use dcbench.condenser.build_config)")
+    return config
+
+
+def check_condenser(condenser_cls: type, *, train: TrainSet | None = None, ipc: int = 2,
+                    overrides: Mapping[str, Any] | None = None, profile: str = "smoke",
+                    synth_net: str = "convnet_d1", device: str | torch.device = "cpu",
+                    seed: int = 0) -> CondensedSet:
+    """Run ``condenser_cls`` as the framework does and check everything it returns.
+
+    ``overrides`` shrink the budgets for a test (``{"iterations": 1}``); ``synth_net`` is the
+    registered network that condensers needing one get through ``model_factory``. Returns the
+    condensed set for further checks of your own.
+    """
+    from dcbench.cells import SynthesisFactory
+    from dcbench.registry import get_registry
+
+    check_condenser_spec(condenser_cls)
+    spec = condenser_cls.spec
+    config = _check_config(condenser_cls, get_registry().profile(profile), dict(overrides or {}))
+    train = train if train is not None else tiny_train_set()
+    device = torch.device(device)
+    train = train.to(device)
+    before = train.images.clone()
+    factory = SynthesisFactory(synth_net, train, device) if spec.needs_network else None
+
+    def run(global_seed: int) -> CondensedSet:
+        # A different global RNG state on each run: a condenser that draws from it is caught below.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(global_seed)
+            return condenser_cls(config).condense(train, ipc=ipc, generator=torch.Generator().manual_seed(seed),
+                                                  device=device, model_factory=factory, report=_report)
+
+    first = run(1)
+    check_condensed_set(first, train, ipc=ipc, kind=spec.kind, name=spec.name)
+    assert torch.equal(train.images, before), f"{spec.name} changed the training images in place"
+    if spec.deterministic:
+        second = run(2)
+        for field in ("images", "labels", "indices"):
+            a, b = getattr(first, field), getattr(second, field)
+            assert (a is None) == (b is None) and (a is None or torch.equal(a.cpu(), b.cpu())), (
+                f"{spec.name}: two runs with the same generator seed gave different {field}. Draw all randomness "
+                "from `generator` (never torch's global RNG), or declare spec.deterministic=False")
+    return first
+
+
+def _report(step: int, **metrics: Any) -> None:
+    assert isinstance(step, int), f"report(step, ...) takes an integer step, got {step!r}"
+
+
+def check_condensed_set(condensed: CondensedSet, train: TrainSet, *, ipc: int, kind: str = "synthesis",
+                        name: str = "the condenser") -> None:
+    """What every stored condensed set must be: exactly ``ipc`` finite float32 images per class in the
+    training split's shape, int64 labels in range, and for selection methods the distinct indices
+    of the very training images it returns."""
+    spec = train.spec
+    assert isinstance(condensed, CondensedSet), f"{name} must return a dcbench.CondensedSet, got {type(condensed)}"
+    images, labels = condensed.images, condensed.labels
+    expected = (spec.classes * ipc, spec.channels, spec.size, spec.size)
+    assert tuple(images.shape) == expected, \
+        f"{name}: images have shape {tuple(images.shape)}, expected {expected} ({ipc} per class)"
+    assert images.dtype == torch.float32, f"{name}: images must be float32, got {images.dtype}"
+    assert labels.dtype == torch.int64, f"{name}: labels must be int64, got {labels.dtype}"
+    labels = labels.cpu()
+    assert bool(((labels >= 0) & (labels < spec.classes)).all()), \
+        f"{name}: labels must lie in 0..{spec.classes - 1}, got {sorted(set(labels.tolist()))}"
+    counts = torch.bincount(labels, minlength=spec.classes).tolist()
+    assert counts == [ipc] * spec.classes, f"{name}: expected exactly {ipc} images per class, got counts {counts}"
+    assert bool(torch.isfinite(images).all()), f"{name}: images contain NaN or infinite values"
+    if kind == "selection":
+        indices = condensed.indices
+        assert indices is not None, f"{name}: a selection method must return the indices of the images it chose"
+        indices = indices.cpu()
+        assert indices.dtype == torch.int64 and indices.shape == labels.shape, \
+            f"{name}: indices must be int64, one per image (got {indices.dtype}, shape {tuple(indices.shape)})"
+        assert bool(((indices >= 0) & (indices < len(train))).all()), \
+            f"{name}: indices must lie in 0..{len(train) - 1}"
+        assert len(torch.unique(indices)) == len(indices), f"{name}: the same training image was chosen twice"
+        assert torch.equal(train.labels.cpu()[indices], labels), \
+            f"{name}: labels differ from the training labels at the chosen indices"
+        assert torch.equal(train.images.cpu()[indices], images.cpu()), \
+            f"{name}: images differ from the training images at the chosen indices"
+
+
+# --- architectures -----------------------------------------------------------------------------
+
+def check_architecture(arch: Any, *, shapes: Iterable[tuple[int, int]] | None = None, num_classes: int = 4,
+                       batch: int = 4, seed: int = 0) -> None:
+    """Build both stage variants for every (channels, size) in ``shapes`` and check them.
+
+    By default ``shapes`` are the spec's channels × its sizes (28 and 32 px where it takes any size),
+    less those its refusal declines; shapes given explicitly must not be refused. Each variant must
+    give finite ``(batch, num_classes)`` logits that differ for different inputs and finite
+    gradients; the classification variant must have no BatchNorm unless the spec declares it
+    (an explicit ``_bn`` variant: ``batchnorm`` includes "classification").
+    """
+    spec = getattr(arch, "spec", None)
+    assert callable(arch) and isinstance(spec, ArchSpec), f"{arch!r} must be a factory with an ArchSpec `spec`"
+    name = spec.family
+    assert isinstance(spec.version, int) and not isinstance(spec.version, bool) and spec.version >= 1, \
+        f"{name}: spec.version must be an integer >= 1, got {spec.version!r}"
+    for field in ("stages", "batchnorm"):
+        unknown = set(getattr(spec, field)) - set(STAGES)
+        assert not unknown, f"{name}: spec.{field} names unknown stages {sorted(unknown)}; stages are {STAGES}"
+    if shapes is None:
+        candidates = [(c, s) for c in spec.channels for s in (spec.sizes or (28, 32))]
+        shapes = [(c, s) for c, s in candidates if _refusal(spec, name, c, s) is None]
+        assert shapes, f"{name} refuses every shape tried ({candidates}): pass the shapes it takes as shapes="
+    for in_chans, img_size in shapes:
+        reason = _refusal(spec, name, in_chans, img_size)
+        assert reason is None, f"{name} refuses {in_chans}×{img_size}×{img_size}: {reason}"
+        for stage in STAGES:
+            _check_variant(arch, name, stage, in_chans, img_size, num_classes, batch, seed)
+
+
+def _refusal(spec: ArchSpec, name: str, in_chans: int, img_size: int) -> str | None:
+    reason = spec.refusal(in_chans=in_chans, img_size=img_size)
+    assert reason is None or (isinstance(reason, str) and reason.strip()), \
+        f"{name}: spec.refusal must return None or a non-empty reason, got {reason!r}"
+    return reason
+
+
+def _check_variant(arch: Any, name: str, stage: str, in_chans: int, img_size: int, num_classes: int,
+                   batch: int, seed: int) -> None:
+    where = f"{name} ({stage} variant, {in_chans}×{img_size}×{img_size})"
+    gen = torch.Generator().manual_seed(seed)
+    with seeded_init(gen):
+        net = arch(in_chans=in_chans, num_classes=num_classes, img_size=img_size, stage=stage)
+    assert isinstance(net, nn.Module), f"{where}: the factory must return an nn.Module, got {type(net)}"
+    if stage == "classification" and "classification" not in arch.spec.batchnorm:
+        kinds = sorted({type(m).__name__ for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)})
+        assert not kinds, (f"{where} still has BatchNorm ({', '.join(kinds)}): classify with instance norm "
+                           "(dcbench.batchnorm_to_instancenorm), or declare an explicit _bn variant with "
+                           "batchnorm=(..., 'classification')")
+    images = torch.randn(batch, in_chans, img_size, img_size, generator=gen)
+    if has_batchnorm(net):  # as the framework does: real statistics, then frozen
+        estimate_bn_statistics(net, torch.randn(4 * batch, in_chans, img_size, img_size, generator=gen))
+    net.eval()
+    with torch.no_grad():
+        logits = net(images)
+    assert isinstance(logits, torch.Tensor) and tuple(logits.shape) == (batch, num_classes), \
+        f"{where}: expected logits of shape {(batch, num_classes)}, got {getattr(logits, 'shape', type(logits))}"
+    assert bool(torch.isfinite(logits).all()), f"{where}: logits contain NaN or infinite values"
+    spread = float((logits - logits[:1]).abs().max())
+    assert spread > MIN_SENSITIVITY * float(logits.abs().max()), (
+        f"{where}: different inputs give the same logits (they differ by {spread:.2g}); the output ignores "
+        "the input, e.g. instance norm of 1×1 feature maps: refuse this input in ArchSpec.refusal")
+    net.train()
+    freeze_batchnorm(net)  # BatchNorm stays frozen while a condenser or the protocol trains
+    loss = F.cross_entropy(net(images), torch.arange(batch) % num_classes)
+    loss.backward()
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert grads and all(g is not None and bool(torch.isfinite(g).all()) for g in grads), \
+        f"{where}: a backward pass left parameters without finite gradients"
+
+
+# --- data sets ---------------------------------------------------------------------------------
+
+def check_dataset(factory: Any, *, root: str | Path | None = None, download: bool = False) -> None:
+    """Load a data set plugin and check its splits against its spec, raw and as dcbench serves it.
+
+    ``root`` is where it finds its files (a fresh temporary folder by default, enough for data sets
+    generated on the spot or shipped inside a package).
+    """
+    spec = getattr(factory, "spec", None)
+    assert isinstance(spec, DatasetSpec), f"{factory!r} must have a dcbench.DatasetSpec `spec`"
+    name = spec.name
+    assert isinstance(name, str) and NAME_RE.match(name), f"spec.name {name!r} must be lower-case [a-z0-9_]+"
+    assert spec.channels in (1, 3), f"{name}: spec.channels must be 1 or 3, got {spec.channels}"
+    assert spec.size >= 1 and spec.classes >= 2, f"{name}: spec.size must be >= 1 and spec.classes >= 2"
+    assert isinstance(spec.version, int) and not isinstance(spec.version, bool) and spec.version >= 1, \
+        f"{name}: spec.version must be an integer >= 1, got {spec.version!r}"
+    _check_normalisation(name, spec, "spec")
+    assert not spec.class_names or len(spec.class_names) == spec.classes, \
+        f"{name}: spec.class_names has {len(spec.class_names)} names for {spec.classes} classes"
+    if root is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            raw = factory.load(Path(tmp), download=download)
+    else:
+        raw = factory.load(Path(root), download=download)
+    assert isinstance(raw, RawData), f"{name}: load() must return a dcbench.RawData, got {type(raw)}"
+    for split, images, labels in (("train", raw.train_images, raw.train_labels),
+                                  ("test", raw.test_images, raw.test_labels)):
+        _check_split(name, spec, split, images, labels)
+    loaded = serve(factory, raw, DatasetOptions())
+    served = loaded.spec
+    assert (served.channels, served.size, served.classes) == (spec.channels, spec.size, spec.classes), \
+        f"{name}: served as {served.channels}×{served.size}×{served.size}, {served.classes} classes, not as its spec"
+    _check_normalisation(name, served, "served spec")
+    assert served.mean is not None and served.std is not None, f"{name}: no mean/std after serving"
+    assert bool(torch.isfinite(loaded.train.images).all()), f"{name}: normalised images are not finite"
+
+
+def _check_normalisation(name: str, spec: DatasetSpec, what: str) -> None:
+    for field in ("mean", "std"):
+        values = getattr(spec, field)
+        assert values is None or len(values) == spec.channels, \
+            f"{name}: {what} {field} has {len(values)} values for {spec.channels} channel(s)"
+    assert spec.std is None or all(s > 0 for s in spec.std), f"{name}: {what} std must be positive, got {spec.std}"
+
+
+def _check_split(name: str, spec: DatasetSpec, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
+    where = f"{name} {split} split"
+    expected = (spec.channels, spec.size, spec.size)
+    assert images.ndim == 4 and tuple(images.shape[1:]) == expected, \
+        f"{where}: images must be (N, {', '.join(map(str, expected))}) as the spec says, got {tuple(images.shape)}"
+    assert images.is_floating_point(), f"{where}: images must be floating point in [0, 1], got {images.dtype}"
+    assert bool(torch.isfinite(images).all()) and float(images.min()) >= 0 and float(images.max()) <= 1, \
+        f"{where}: images must be finite and in [0, 1] (dcbench normalises them)"
+    assert labels.shape == (images.shape[0],) and not labels.is_floating_point(), \
+        f"{where}: labels must be integers, one per image (got {labels.dtype}, shape {tuple(labels.shape)})"
+    assert bool(((labels >= 0) & (labels < spec.classes)).all()), \
+        f"{where}: labels must lie in 0..{spec.classes - 1}"
+    missing = sorted(set(range(spec.classes)) - set(labels.tolist()))
+    assert not missing, f"{where}: classes {missing} have no image"

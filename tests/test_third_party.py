@@ -1,0 +1,314 @@
+"""Third-party plugins end to end: the toy distribution in tests/toy_plugin (pip-installed into the test
+environment), dcbench.testing, broken plugins, and which version changes void stored results.
+
+Broken plugins are written as installed-looking distributions (a package plus a ``*.dist-info``
+folder with entry_points.txt) into a temporary folder put first on ``sys.path``: exactly what
+``importlib.metadata`` finds after a pip install, with no install.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata as metadata
+import json
+import sqlite3
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from dcbench import Architecture, ArchSpec, Dataset, DatasetSpec, InstanceNorm, RawData, testing
+from dcbench.cells import SynthCell
+from dcbench.cli import main
+from dcbench.registry import PluginError, get_registry
+
+TOY = Path(__file__).resolve().parent / "toy_plugin"
+TOY_DIST = "dcbench-toy-plugin"
+INSTALL = "pip install --no-build-isolation ./tests/toy_plugin"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def toy_installed():
+    """Every test here needs the toy distribution installed as it is in this checkout."""
+    try:
+        dist = metadata.distribution(TOY_DIST)
+    except metadata.PackageNotFoundError:
+        pytest.fail(f"the toy plugin distribution is not installed: run `{INSTALL}`")
+    declared = tomllib.loads((TOY / "pyproject.toml").read_text())["project"]["version"]
+    stale = [f.name for f in (TOY / "dcbench_toy").glob("*.py")
+             if not (Path(str(dist.locate_file(f"dcbench_toy/{f.name}"))).is_file()
+                     and Path(str(dist.locate_file(f"dcbench_toy/{f.name}"))).read_text() == f.read_text())]
+    if dist.version != declared or stale:
+        pytest.fail(f"the installed toy plugin ({dist.version}) differs from tests/toy_plugin ({declared}; "
+                    f"changed: {', '.join(stale) or 'none'}): run `{INSTALL}` again")
+
+
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``dcbench ARGS`` in this process, through ``main`` (where user errors become exit code 2)."""
+    monkeypatch.setattr(sys, "argv", ["dcbench", *args])
+    monkeypatch.setenv("COLUMNS", "400")  # table rows stay on one line
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return exited.value.code or 0, out, err
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """Rows of a rich table keyed by their first cell."""
+    rows = {}
+    for line in text.splitlines():
+        if "│" in line:
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            rows[cells[0]] = cells
+    return rows
+
+
+def stored(results: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(results / "results.sqlite") as db:
+        return db.execute(sql).fetchall()
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder first on ``sys.path`` to write distributions into; their modules are forgotten afterwards."""
+    root = tmp_path / "site"
+    root.mkdir()
+    monkeypatch.syspath_prepend(str(root))
+    written: set[str] = set()
+
+    def add(name: str, version: str, entry_points: str, modules: dict[str, str] | None = None) -> None:
+        for module, source in (modules or {}).items():
+            (root / f"{module}.py").write_text(textwrap.dedent(source))
+            written.add(module)
+        info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(textwrap.dedent(entry_points))
+        importlib.invalidate_caches()  # the path finder caches folder listings
+        get_registry.cache_clear()
+
+    yield add
+    for module in written:
+        sys.modules.pop(module, None)
+    importlib.invalidate_caches()
+
+
+GRID = ("grid", "--dataset", "toy_blobs", "--cls", "toy_mlp", "--evals", "1", "--runner", "local", "--device", "cpu")
+
+
+# ---------------------------------------------------------------------------------------------
+# The toy distribution
+
+
+def test_toy_distribution_is_listed_with_its_distribution_and_version(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "plugins")
+    assert code == 0, err
+    rows = table_rows(out)
+    for name, kind in (("toy_mean", "condenser"), ("toy_mlp", "architecture"), ("toy_blobs", "dataset")):
+        assert rows[name][1:5] == [kind, "1", "dcbench-toy-plugin 0.1.0", "ok"], rows[name]
+    assert rows["timm"][1:5] == ["architecture namespace", "—", "built-in", "ok"]
+    assert "failed to load" not in err
+
+
+def test_toy_components_pass_the_conformance_checks():
+    reg = get_registry()
+    condensed = testing.check_condenser(reg.condenser("toy_mean"), ipc=3)
+    assert condensed.images.shape == (9, 1, 8, 8)
+    testing.check_architecture(reg.architecture("toy_mlp"))
+    testing.check_dataset(reg.dataset("toy_blobs"))
+    testing.check_condenser(reg.condenser("random"))  # the selection path of the checks, on a built-in
+
+
+def test_toy_condenser_runs_and_its_results_are_marked_third_party(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "synth"
+    code, out, err = run_main(monkeypatch, capsys, "synth", "-c", "toy_mean", "--dataset", "toy_blobs", "--ipc", "2",
+                              "--cls", "toy_mlp", "--evals", "1", "--device", "cpu", "--results", str(results))
+    assert code == 0, err
+    assert stored(results, "SELECT condenser_origin, third_party, status FROM condensations") == [
+        ("dcbench-toy-plugin 0.1.0", 1, "done")]
+    assert stored(results, "SELECT cls_net_origin, third_party, status FROM evaluations") == [
+        ("dcbench-toy-plugin 0.1.0", 1, "done")]
+
+    results = tmp_path / "grid"
+    code, out, err = run_main(monkeypatch, capsys, *GRID, "-c", "toy_mean", "--ipc", "1,2", "--results", str(results))
+    assert code == 0, err
+    rows = stored(results,
+                  "SELECT ipc, condenser_origin, third_party, status, versions FROM condensations ORDER BY ipc")
+    assert [r[:4] for r in rows] == [(ipc, "dcbench-toy-plugin 0.1.0", 1, "done") for ipc in (1, 2)]
+    assert all(json.loads(r[4])["dcbench-toy-plugin"] == "0.1.0" for r in rows)
+    assert stored(results, "SELECT DISTINCT third_party, status FROM evaluations") == [(1, "done")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks catch what they promise to catch
+
+
+def test_conformance_checks_name_what_is_wrong():
+    from dcbench_toy import ToyMean
+
+    class Shortchanged(ToyMean):
+        def condense(self, train, **kwargs):
+            out = super().condense(train, **kwargs)
+            return dataclasses.replace(out, images=out.images[1:], labels=out.labels[1:])
+
+    class GlobalRandom(ToyMean):
+        def condense(self, train, *, ipc, generator, **kwargs):
+            unseeded = torch.Generator().manual_seed(int(torch.randint(2**31, ())))
+            return super().condense(train, ipc=ipc, generator=unseeded, **kwargs)
+
+    with pytest.raises(AssertionError, match=r"images have shape \(5, 1, 8, 8\), expected \(6, 1, 8, 8\)"):
+        testing.check_condenser(Shortchanged)
+    with pytest.raises(AssertionError, match="same generator seed gave different images"):
+        testing.check_condenser(GlobalRandom)
+
+    def keeps_batchnorm(*, in_chans, num_classes, img_size):
+        return nn.Sequential(nn.Conv2d(in_chans, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Flatten(),
+                             nn.Linear(4 * img_size * img_size, num_classes))
+
+    def one_pixel(*, in_chans, num_classes, img_size):  # instance norm of a 1×1 map: constant output
+        return nn.Sequential(nn.Conv2d(in_chans, 4, img_size), InstanceNorm(4), nn.Flatten(), nn.Linear(4, num_classes))
+
+    with pytest.raises(AssertionError, match=r"classification variant, 1×8×8\) still has BatchNorm \(BatchNorm2d\)"):
+        testing.check_architecture(Architecture(keeps_batchnorm, ArchSpec(family="bn", sizes=(8,))))
+    with pytest.raises(AssertionError, match="different inputs give the same logits"):
+        testing.check_architecture(Architecture(one_pixel, ArchSpec(family="flat", sizes=(8,))))
+
+    def three_of_four_classes(root, download):
+        images, labels = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+        return RawData(images, labels, images, labels)
+
+    with pytest.raises(AssertionError, match=r"missing train split: classes \[3\] have no image"):
+        testing.check_dataset(Dataset(DatasetSpec(name="missing", channels=1, size=4, classes=4),
+                                      three_of_four_classes))
+
+
+# ---------------------------------------------------------------------------------------------
+# Broken plugins: named, isolated, and recorded where they ran
+
+BROKEN_ENTRY_POINTS = """
+    [dcbench.condensers]
+    import_fails = broken_import:Condenser
+    no_condense = broken_shape:NoCondense
+    wrong_count = broken_count:WrongCount
+    crashes = broken_crash:Crashes
+"""
+TOY_BASED = """
+    from dataclasses import dataclass
+
+    import dcbench
+
+
+    class {name}(dcbench.CondenserBase):
+        spec = dcbench.CondenserSpec(name="{entry}", kind="synthesis", version=1, needs_network=False)
+
+        @dataclass(frozen=True)
+        class Config:
+            pass
+
+        def condense(self, train, *, ipc, generator, device, model_factory=None, report=None):
+            {body}
+"""
+BROKEN_MODULES = {
+    "broken_import": "import a_module_that_does_not_exist\n",
+    "broken_shape": """
+        from dataclasses import dataclass
+
+        import dcbench
+
+
+        class NoCondense:
+            spec = dcbench.CondenserSpec(name="no_condense", kind="synthesis", version=1, needs_network=False)
+
+            @dataclass(frozen=True)
+            class Config:
+                pass
+    """,
+    # one image too many per class
+    "broken_count": TOY_BASED.format(name="WrongCount", entry="wrong_count", body=(
+        "return dcbench.CondensedSet(train.images[:train.spec.classes * (ipc + 1)], "
+        "train.labels[:train.spec.classes * (ipc + 1)])")),
+    "broken_crash": TOY_BASED.format(name="Crashes", entry="crashes", body=(
+        "report(1, total=2)\n            raise RuntimeError('toy failure half-way')")),
+}
+
+
+def test_broken_plugins_are_named_and_do_not_take_the_others_down(site, tmp_path, monkeypatch, capsys):
+    site("dcbench-broken-plugins", "0.3", BROKEN_ENTRY_POINTS, BROKEN_MODULES)
+
+    code, out, err = run_main(monkeypatch, capsys, "plugins")
+    assert code == 0, err
+    rows = table_rows(out)
+    assert rows["import_fails"][3] == "dcbench-broken-plugins 0.3"
+    assert "'import_fails'" in rows["import_fails"][4] and "a_module_that_does_not_exist" in rows["import_fails"][4]
+    assert "'no_condense'" in rows["no_condense"][4] and "lacks a `condense` method" in rows["no_condense"][4]
+    assert rows["wrong_count"][4] == rows["crashes"][4] == rows["toy_mean"][4] == rows["random"][4] == "ok"
+    assert "2 plugin(s) failed to load; the others work" in err
+
+    for name, phrase in (("import_fails", "ModuleNotFoundError"), ("no_condense", "lacks a `condense` method")):
+        with pytest.raises(PluginError, match=phrase):
+            get_registry().condenser(name)
+        # In a grid it is left out with its error; the rest of the grid runs.
+        code, out, err = run_main(monkeypatch, capsys, *GRID, "-c", f"toy_mean,{name}",
+                                  "--results", str(tmp_path / name))
+        assert code == 1, err
+        text = " ".join(err.split())
+        assert f"condenser '{name}' (dcbench-broken-plugins 0.3" in text and phrase in text, err
+        assert f"left out because their plugin failed to load: condenser {name}" in text
+        assert stored(tmp_path / name, "SELECT condenser, status FROM condensations") == [("toy_mean", "done")]
+
+    results = tmp_path / "results"
+    code, out, err = run_main(monkeypatch, capsys, *GRID, "-c", "wrong_count,toy_mean,crashes",
+                              "--results", str(results))
+    assert code == 1, err
+    assert "2 cell(s) of this grid failed" in err
+    rows = {r[0]: r[1:] for r in stored(results, "SELECT condenser, status, error, third_party FROM condensations")}
+    assert rows["toy_mean"] == ("done", None, 1)
+    status, error, third_party = rows["wrong_count"]
+    assert (status, third_party) == ("failed", 1)
+    assert "expected images of shape (4, 1, 8, 8), got (8, 1, 8, 8)" in error
+    status, error, third_party = rows["crashes"]
+    assert (status, third_party) == ("failed", 1)
+    assert error.startswith("RuntimeError: toy failure half-way (at broken_crash.py:")
+    for name in ("wrong_count", "crashes"):
+        assert name in err  # each failure is named as it happens
+    assert stored(results, "SELECT condenser, status FROM evaluations") == [("toy_mean", "done")]
+
+
+# ---------------------------------------------------------------------------------------------
+# What voids stored results: the spec version, not the distribution version
+
+
+def test_spec_version_is_part_of_the_key_and_distribution_version_is_not(site, tmp_path, monkeypatch, capsys):
+    from dcbench_toy import ToyMean
+
+    cell = SynthCell(condenser="toy_mean", dataset="toy_blobs", ipc=1, seed=0, profile="smoke")
+    results = tmp_path / "results"
+    grid = (*GRID, "-c", "toy_mean", "--results", str(results))
+    code, out, err = run_main(monkeypatch, capsys, *grid)
+    assert code == 0, err
+    first = cell.resolved().key
+
+    # A release 0.2.0 that changes nothing: same key, and running the grid again computes nothing.
+    site(TOY_DIST, "0.2.0", metadata.distribution(TOY_DIST).read_text("entry_points.txt"))
+    assert str(get_registry().condensers.entry("toy_mean").origin) == "dcbench-toy-plugin 0.2.0"
+    assert cell.resolved().key == first
+    code, out, err = run_main(monkeypatch, capsys, *grid)
+    assert code == 0, err
+    assert "nothing to compute" in err
+    assert stored(results, "SELECT key, condenser_origin FROM condensations") == [(first, "dcbench-toy-plugin 0.1.0")]
+
+    # Outputs changed, so the author bumps spec.version: a new key, computed again.
+    monkeypatch.setattr(ToyMean, "spec", dataclasses.replace(ToyMean.spec, version=2))
+    bumped = cell.resolved().key
+    assert bumped != first
+    code, out, err = run_main(monkeypatch, capsys, *grid)
+    assert code == 0, err
+    assert stored(results,
+                  "SELECT key, condenser_version, condenser_origin FROM condensations ORDER BY condenser_version"
+                  ) == [(first, 1, "dcbench-toy-plugin 0.1.0"), (bumped, 2, "dcbench-toy-plugin 0.2.0")]
