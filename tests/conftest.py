@@ -12,7 +12,7 @@ from dcbench.registry import get_registry
 
 # One thread per test process: the workloads are tiny (digits, MLPs), where OpenMP's barriers cost
 # more than a second thread gains (DD's outer step: 223 ms with 2 threads on shared cores, 22 ms
-# with 1); CI runs two test processes (pytest-xdist) instead. OMP_NUM_THREADS overrides.
+# with 1). OMP_NUM_THREADS overrides.
 torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 1))
 
 

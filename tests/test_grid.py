@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run_main
 
-from dcbench.cli import main
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import UserError
 from dcbench.grid import GridRequest, expand
@@ -78,16 +78,6 @@ class Vanish(Boom):
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``dcbench ARGS`` through ``dcbench.cli.main`` in this process (where user errors become exit 2)."""
-    monkeypatch.setattr(sys, "argv", ["dcbench", *args])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    return (exited.value.code or 0), out, err
 
 
 def cli_process(*args: str, timeout: float = 600) -> tuple[int, str, str]:
@@ -184,7 +174,8 @@ def test_expansion_serves_resized_data_to_networks_that_need_it(tmp_path):
 ])
 def test_mistakes_are_one_line_before_anything_runs(toys, tmp_path, monkeypatch, capsys, args, phrases):
     results = tmp_path / "r"
-    code, out, err = cli(monkeypatch, capsys, "grid", "--cls", "mlp", "--evals", "1", *args, "--results", str(results))
+    code, out, err = run_main(monkeypatch, capsys, "grid", "--cls", "mlp", "--evals", "1", *args,
+                              "--results", str(results))
     one_error_line(code, err, *phrases)
     assert out.strip() == ""
     assert not (results / "logs").exists()
@@ -205,7 +196,7 @@ def test_local_grid_records_failures_goes_on_and_resumes(toys, tmp_path, monkeyp
     results = tmp_path / "r"
     args = ["grid", "-c", "random,boom,sulky", "--ipc", "1", "--whole", "--runner", "local", *TINY,
             "--results", str(results)]
-    code, out, err = cli(monkeypatch, capsys, *args)
+    code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 1, err
     assert "2 cell(s) of this grid failed" in " ".join(err.split())
     synths = {r["condenser"]: r for r in store_rows(results, "condensations")}
@@ -222,12 +213,12 @@ def test_local_grid_records_failures_goes_on_and_resumes(toys, tmp_path, monkeyp
     assert "random" in out and "computed now" in out  # summary and leaderboard
 
     # Again: failed cells are kept (they would fail again), nothing is computed, the grid is still incomplete.
-    code, out, err = cli(monkeypatch, capsys, *args)
+    code, out, err = run_main(monkeypatch, capsys, *args)
     assert code == 1 and "nothing to compute" in err
     assert len(store_rows(results, "runs")) == 1 and len(cell_log(results)) == 5
 
     # --rerun failed computes exactly the failed cells again.
-    code, out, err = cli(monkeypatch, capsys, *args, "--rerun", "failed")
+    code, out, err = run_main(monkeypatch, capsys, *args, "--rerun", "failed")
     assert code == 1
     [second] = {r["id"] for r in store_rows(results, "runs")} - {run["id"]}
     by_run = {r["condenser"]: r["run_id"] for r in store_rows(results, "condensations")}
@@ -237,7 +228,7 @@ def test_local_grid_records_failures_goes_on_and_resumes(toys, tmp_path, monkeyp
 
 def test_a_plugin_that_fails_to_load_is_left_out_and_the_rest_runs(toys, tmp_path, monkeypatch, capsys):
     results = tmp_path / "r"
-    code, out, err = cli(monkeypatch, capsys, "grid", "-c", "random,broken", "--ipc", "1", "--runner", "local",
+    code, out, err = run_main(monkeypatch, capsys, "grid", "-c", "random,broken", "--ipc", "1", "--runner", "local",
                          *TINY, "--results", str(results))
     assert code == 1, err
     text = " ".join(err.split())
@@ -248,7 +239,7 @@ def test_a_plugin_that_fails_to_load_is_left_out_and_the_rest_runs(toys, tmp_pat
 
 
 def test_dry_run_computes_nothing(tmp_path, monkeypatch, capsys):
-    code, out, err = cli(monkeypatch, capsys, "grid", "-c", "random", "--ipc", "1,2", "--dry-run", *TINY,
+    code, out, err = run_main(monkeypatch, capsys, "grid", "-c", "random", "--ipc", "1,2", "--dry-run", *TINY,
                          "--results", str(tmp_path / "r"))
     assert code == 0, err
     assert "2 condensed sets, 4 cells to compute" in " ".join(err.split())
@@ -346,7 +337,8 @@ def test_private_ray_grid_records_every_row_then_computes_nothing(toys, tmp_path
 
     # The leaderboard of what the grid stored, published and read back.
     board = tmp_path / "board"
-    code, out, err = cli(monkeypatch, capsys, "leaderboard", "publish", "--out", str(board), "--results", str(results))
+    code, out, err = run_main(monkeypatch, capsys, "leaderboard", "publish", "--out", str(board),
+                              "--results", str(results))
     assert code == 0, err
     records = json.loads((board / "results.json").read_text())["records"]
     assert sorted((r["condenser"], r["synth_net"], r["cls_net"], r["n"]) for r in records) == [

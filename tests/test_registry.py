@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import run_main, table_rows
 from typer.testing import CliRunner
 
 import dcbench
-from dcbench.cli import app, main
+from dcbench.cli import app
 from dcbench.errors import RegistryError, UserError
 from dcbench.registry import PluginError, Registry, get_registry, load_registry, registry_path
 
@@ -105,34 +106,12 @@ def site(tmp_path, monkeypatch, fresh_registry):
     importlib.invalidate_caches()
 
 
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``dcbench ARGS`` in this process through ``dcbench.cli.main`` (where user errors become exit 2)."""
-    monkeypatch.setattr(sys, "argv", ["dcbench", *args])
-    monkeypatch.setenv("PYTHONWARNINGS", "ignore")  # main() sets it; monkeypatch restores it
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    code = exited.value.code
-    return (0 if code is None else code), out, err
-
-
 def invoke(*args: str, **env: str):
     """``dcbench ARGS`` through typer's test runner, wide enough that table rows stay on one line."""
     result = CliRunner().invoke(app, list(args), env={"COLUMNS": "400", **env})
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result
-
-
-def table_rows(text: str) -> dict[str, list[str]]:
-    """Rows of a rich table keyed by their first cell."""
-    rows = {}
-    for line in text.splitlines():
-        if "│" in line:
-            cells = [c.strip() for c in line.strip().strip("│").split("│")]
-            rows[cells[0]] = cells
-    return rows
 
 
 def write_registry(path: Path, config: dict) -> Path:

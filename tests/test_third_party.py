@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run_main, table_rows
 from torch import nn
 
 from dcbench import Architecture, ArchSpec, Dataset, DatasetSpec, InstanceNorm, RawData, testing
 from dcbench.cells import SynthCell
-from dcbench.cli import main
 from dcbench.registry import PluginError, get_registry
 
 TOY = Path(__file__).resolve().parent / "toy_plugin"
@@ -46,27 +46,6 @@ def toy_installed():
     if dist.version != declared or stale:
         pytest.fail(f"the installed toy plugin ({dist.version}) differs from tests/toy_plugin ({declared}; "
                     f"changed: {', '.join(stale) or 'none'}): run `{INSTALL}` again")
-
-
-def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """``dcbench ARGS`` in this process, through ``main`` (where user errors become exit code 2)."""
-    monkeypatch.setattr(sys, "argv", ["dcbench", *args])
-    monkeypatch.setenv("COLUMNS", "400")  # table rows stay on one line
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exited:
-        main()
-    out, err = capsys.readouterr()
-    return exited.value.code or 0, out, err
-
-
-def table_rows(text: str) -> dict[str, list[str]]:
-    """Rows of a rich table keyed by their first cell."""
-    rows = {}
-    for line in text.splitlines():
-        if "│" in line:
-            cells = [c.strip() for c in line.strip().strip("│").split("│")]
-            rows[cells[0]] = cells
-    return rows
 
 
 def stored(results: Path, sql: str) -> list[tuple]:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-
-from dcbench import CondenserSpec, TrainSet
+from dcbench import CondenserSpec
 from dcbench_coresets.greedy import herding
-from dcbench_coresets.trained import WholeDataSelection
+from dcbench_coresets.trained import FeatureSelection
 
 
-class Herding(WholeDataSelection):
+class Herding(FeatureSelection):
     """Features are the penultimate layer of ``net`` trained on the whole data (``epochs``).
     Ties go to the lowest training index (``greedy.herding``)."""
 
@@ -18,13 +16,4 @@ class Herding(WholeDataSelection):
         description="per class, greedy herding in the features of a whole-data network (the paper's 'Herding')",
     )
 
-    def select(self, train: TrainSet, *, ipc, generator, device, model_factory, report) -> torch.Tensor:
-        run = self.whole_data(train, generator=generator, device=device, report=report)
-        chosen = []
-        for c in range(train.spec.classes):
-            pool = train.class_indices(c)
-            picks = herding(run.features(train.images[pool]), ipc)
-            chosen.append(pool.cpu()[picks])
-            self.class_done(report, train, c)
-        self.details = {"whole_data_run": run.key}
-        return torch.cat(chosen)
+    greedy = staticmethod(herding)

@@ -8,6 +8,7 @@ them (``dcbench.whole_data_run`` caches it).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -49,3 +50,20 @@ class WholeDataSelection(SelectionCondenser):
 
     def class_done(self, report: Report, train: TrainSet, c: int) -> None:
         report(self.config.epochs + c + 1, total=self.config.epochs + train.spec.classes)
+
+
+class FeatureSelection(WholeDataSelection):
+    """Per class, a greedy choice among the class's penultimate features in the whole-data network."""
+
+    greedy: Callable[[torch.Tensor, int], torch.Tensor]  # (features, ipc) -> positions within the class
+
+    def select(self, train: TrainSet, *, ipc, generator, device, model_factory, report) -> torch.Tensor:
+        run = self.whole_data(train, generator=generator, device=device, report=report)
+        chosen = []
+        for c in range(train.spec.classes):
+            pool = train.class_indices(c)
+            picks = self.greedy(run.features(train.images[pool]), ipc)
+            chosen.append(pool.cpu()[picks])
+            self.class_done(report, train, c)
+        self.details = {"whole_data_run": run.key}
+        return torch.cat(chosen)

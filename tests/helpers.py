@@ -1,0 +1,31 @@
+"""What several test modules need: running the CLI in this process, and reading its tables."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from dcbench.cli import main
+
+
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """``dcbench ARGS`` through ``dcbench.cli.main`` in this process (where user errors become exit 2)."""
+    monkeypatch.setattr(sys, "argv", ["dcbench", *args])
+    monkeypatch.setenv("COLUMNS", "400")  # table rows stay on one line
+    monkeypatch.setenv("PYTHONWARNINGS", "ignore")  # main() sets it; monkeypatch restores it
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main()
+    out, err = capsys.readouterr()
+    return (exited.value.code or 0), out, err
+
+
+def table_rows(text: str) -> dict[str, list[str]]:
+    """Rows of a rich table keyed by their first cell."""
+    rows = {}
+    for line in text.splitlines():
+        if "│" in line:
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            rows[cells[0]] = cells
+    return rows
