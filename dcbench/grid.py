@@ -53,7 +53,7 @@ from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import ArtifactError, UserError
 from dcbench.registry import PluginError, get_registry
-from dcbench.runtime import resolve_device
+from dcbench.runtime import digest, resolve_device
 from dcbench.store import Store
 
 RERUN = ("missing", "failed", "all")
@@ -101,6 +101,9 @@ class Plan:
     datasets: list[str]
     condensers: list[str]
     ipcs: tuple[int, ...]
+    # Failed rows for the cells of condensers that could not be loaded: there is no key to compute for
+    # them, but the store should say that they were asked for and why they did not run.
+    unloadable: list[dict[str, Any]] = field(default_factory=list)
 
 
 def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> Plan:
@@ -129,6 +132,7 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
     synths: dict[str, ResolvedSynth] = {}
     cls_by_dataset: dict[str, list[str]] = {}
     wholes: list[EvalCell] = []
+    unloadable: list[dict[str, Any]] = []
     for dataset in datasets:
         try:
             data = load_dataset(dataset, request.options, root=data_root, download=download)
@@ -146,6 +150,14 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
         skipped += [Skip(f"classification net {net} on {dataset} ({shape})", refused[net])
                     for net in cls_nets if net in refused]
         cls_by_dataset[dataset] = [net for net in cls_nets if net not in refused]
+        unloadable += [
+            {"key": digest({"unloadable": skip.what, "dataset": dataset, "options": dataclasses.asdict(request.options),
+                            "ipc": ipc, "seed": request.seed + run, "profile": profile.name}),
+             "status": "failed", "error": f"its plugin failed to load: {skip.reason}",
+             "condenser": skip.what.removeprefix("condenser "), "dataset": dataset, "ipc": ipc,
+             "seed": request.seed + run, "profile": profile.name}
+            for skip in skipped if skip.broken and skip.what.startswith("condenser ")
+            for ipc, run in itertools.product(request.ipcs, range(runs))]
         for name, condenser in condensers.items():
             nets = [n for n in synth_nets if n not in refused] if condenser.spec.needs_network else [None]
             for net, ipc, run in itertools.product(nets, request.ipcs, range(runs)):
@@ -161,7 +173,7 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
     if not synths and not wholes:
         raise UserError("nothing to run: every pair of this grid was skipped (see the list above)")
     return Plan(profile.name, runs, evals, list(synths.values()), cls_by_dataset, wholes, skipped, datasets,
-                list(condensers), tuple(request.ipcs))
+                list(condensers), tuple(request.ipcs), unloadable)
 
 
 def _positive(value: int | None, default: int, option: str) -> int:
@@ -432,6 +444,8 @@ class GridRun:
         where and when it ran (host, pid, start and end, and under Ray the GPU ids Ray assigned)."""
         with runner:
             self.run_id = self.store.start_run("grid", argv, runner.description, _versions())
+            for row in self.plan.unloadable:
+                self.store.record_condensation({**row, "run_id": self.run_id})
             log_dir = self.results / "logs"
             log_dir.mkdir(parents=True, exist_ok=True)
             status = "interrupted"
