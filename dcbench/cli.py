@@ -376,6 +376,7 @@ def grid(
                       f"(cls cells counted per set), {run.counts['stored']} already stored", highlight=False,
                       soft_wrap=True)
     if dry_run:
+        _refuse_unknown(plan.skipped)
         return
     if not run.finished:
         worker = WorkerSpec(results=str(results), data_root=str(data_root), device=device,
@@ -403,12 +404,21 @@ def grid(
     if failed:
         err_console.print(f"{failed} cell(s) of this grid failed; their errors are in {store.path} "
                           "(`--rerun failed` computes them again)", highlight=False)
-    broken = [skip.what for skip in plan.skipped if skip.broken]
+    broken = [skip.what for skip in plan.skipped if skip.cause == "broken"]
     if broken:
         err_console.print(f"left out because their plugin failed to load: {', '.join(broken)} (see `dcbench "
                           "plugins`); fix or uninstall it and run the same grid again", highlight=False)
+    _refuse_unknown(plan.skipped)
     if failed or broken:
         raise typer.Exit(1)
+
+
+def _refuse_unknown(skipped) -> None:
+    """A typo in a selector is the user's mistake (exit 2), reported once the rest of the grid is stored."""
+    unknown = [skip.what for skip in skipped if skip.cause == "unknown"]
+    if unknown:
+        raise UserError(f"left out because they name nothing known: {', '.join(unknown)} (see the table above "
+                        "and `dcbench list`); correct them and run the same grid again to add their cells")
 
 
 # --- show --------------------------------------------------------------------------------------

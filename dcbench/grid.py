@@ -51,7 +51,7 @@ from dcbench.cells import (
 from dcbench.condenser import check_ipc
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions
-from dcbench.errors import ArtifactError, UserError
+from dcbench.errors import ArtifactError, RegistryError, UserError
 from dcbench.registry import PluginError, get_registry
 from dcbench.runtime import digest, resolve_device
 from dcbench.store import Store
@@ -84,7 +84,9 @@ class GridRequest:
 class Skip:
     what: str
     reason: str
-    broken: bool = False  # a plugin that failed to load, rather than a pair that cannot work
+    # "refused": a pair that cannot work; "broken": a plugin that failed to load; "unknown": a selector
+    # part that names nothing (a user's typo, reported again when the rest of the grid has run)
+    cause: str = "refused"
 
 
 @dataclass
@@ -110,9 +112,10 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
     """Every synth cell of the request, checked: names, plugins, hyperparameters, data and ipc.
 
     Everything a user can get wrong raises a UserError here, before any cell runs, except a plugin
-    that fails to load: it is skipped with its error, so that one broken package (say, among ``all``)
-    does not stop the grid of every other component. Selection methods take no synthesis net, so
-    they are expanded once per data set whatever ``--synth`` says.
+    that fails to load and a selector part that names nothing: each is skipped with its error, so that
+    one broken package (say, among ``all``) or one typo in a list does not stop the grid of every other
+    component. A selector left with nothing at all still raises. Selection methods take no synthesis
+    net, so they are expanded once per data set whatever ``--synth`` says.
     """
     reg = get_registry()
     profile = reg.profile(request.profile)
@@ -121,12 +124,21 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
     if not request.ipcs:
         raise UserError("--ipc needs at least one value")
     skipped: list[Skip] = []
-    condensers = _loaded("condenser", reg.select("condenser", request.condensers), reg.condenser, skipped)
-    datasets = reg.select("dataset", request.datasets)
+
+    def chosen(option: str, kind: str, selector: str) -> list[str]:
+        unknown: list[tuple[str, RegistryError]] = []
+        names = reg.select(kind, selector, unknown=unknown)
+        skipped.extend(Skip(f"{option} {part}", str(exc), cause="unknown") for part, exc in unknown)
+        return names
+
+    def loaded(option: str, kind: str, selector: str, load: Callable[[str], Any]) -> dict[str, Any]:
+        return _loaded(kind, option, chosen(option, kind, selector), load, skipped)
+
+    condensers = loaded("-c/--condenser", "condenser", request.condensers, reg.condenser)
+    datasets = chosen("--dataset", "dataset", request.datasets)
     users = [name for name, cls in condensers.items() if cls.spec.needs_network]
-    synth_nets = list(_loaded("architecture", reg.select("architecture", request.synth), reg.architecture,
-                              skipped)) if users else []
-    cls_nets = list(_loaded("architecture", reg.select("architecture", request.cls), reg.architecture, skipped))
+    synth_nets = list(loaded("--synth", "architecture", request.synth, reg.architecture)) if users else []
+    cls_nets = list(loaded("--cls", "architecture", request.cls, reg.architecture))
     overrides = _split_overrides(condensers, request.overrides)
 
     synths: dict[str, ResolvedSynth] = {}
@@ -137,7 +149,7 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
         try:
             data = load_dataset(dataset, request.options, root=data_root, download=download)
         except PluginError as exc:
-            skipped.append(Skip(f"dataset {dataset}", str(exc), broken=True))
+            skipped.append(Skip(f"dataset {dataset}", str(exc), cause="broken"))
             continue
         for ipc in request.ipcs:
             check_ipc(data.train, ipc)
@@ -156,7 +168,7 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
              "status": "failed", "error": f"its plugin failed to load: {skip.reason}",
              "condenser": skip.what.removeprefix("condenser "), "dataset": dataset, "ipc": ipc,
              "seed": request.seed + run, "profile": profile.name}
-            for skip in skipped if skip.broken and skip.what.startswith("condenser ")
+            for skip in skipped if skip.cause == "broken" and skip.what.startswith("condenser ")
             for ipc, run in itertools.product(request.ipcs, range(runs))]
         for name, condenser in condensers.items():
             nets = [n for n in synth_nets if n not in refused] if condenser.spec.needs_network else [None]
@@ -184,15 +196,28 @@ def _positive(value: int | None, default: int, option: str) -> int:
     return value
 
 
-def _loaded(kind: str, names: list[str], load: Callable[[str], Any], skipped: list[Skip]) -> dict[str, Any]:
-    """The components that load, by name; each one that fails to is added to ``skipped`` (once)."""
-    found = {}
+def _loaded(kind: str, option: str, names: list[str], load: Callable[[str], Any],
+            skipped: list[Skip]) -> dict[str, Any]:
+    """The components that load, by name; each one that fails to is added to ``skipped`` (once).
+
+    A name space's unknown model (``timm:nosuch``) is only found out here, so it is a typo like an
+    unknown selector part: left out, unless nothing else was selected.
+    """
+    found: dict[str, Any] = {}
+    unknown: list[RegistryError] = []
     for name in names:
         try:
             found[name] = load(name)
-        except PluginError as exc:
-            if not any(s.broken and s.what == f"{kind} {name}" for s in skipped):
-                skipped.append(Skip(f"{kind} {name}", str(exc), broken=True))
+        except (PluginError, RegistryError) as exc:
+            if isinstance(exc, PluginError):
+                skip = Skip(f"{kind} {name}", str(exc), cause="broken")
+            else:
+                unknown.append(exc)
+                skip = Skip(f"{option} {name}", str(exc), cause="unknown")
+            if skip not in skipped:
+                skipped.append(skip)
+    if unknown and not found:
+        raise unknown[0]
     return found
 
 

@@ -331,35 +331,55 @@ class Registry:
     def dataset_settings(self, name: str) -> dict[str, Any]:
         return dict(self.dataset_overrides.get(name, {}))
 
-    def select(self, kind: str, selector: str) -> list[str]:
-        """Expand a selector: ``all``, comma lists, globs, ``@suite``, ``prefix:glob`` name spaces."""
-        registry = self.kinds[kind]
+    def select(self, kind: str, selector: str, *,
+               unknown: list[tuple[str, RegistryError]] | None = None) -> list[str]:
+        """Expand a selector: ``all``, comma lists, globs, ``@suite``, ``prefix:glob`` name spaces.
+
+        A part that names nothing raises, or, when ``unknown`` is given, is appended there with its error
+        and left out (a grid runs the rest); either way the selector as a whole must select something.
+        """
         chosen: list[str] = []
+        missed: list[tuple[str, RegistryError]] = []
         for part in (p.strip() for p in selector.split(",")):
             if not part:
                 continue
-            if part == "all":
-                names = [n for n in registry.names() if not _is_variant(registry, n)]
-            elif part.startswith("@"):
-                if part[1:] not in self.suites:
-                    raise RegistryError(unknown_message("suite", part[1:], self.suites))
-                names = [registry.canonical(n) if ":" not in n else n for n in self.suites[part[1:]]]
-            elif kind == "architecture" and ":" in part:
-                prefix, _, pattern = part.partition(":")
-                space = self.namespaces.get(prefix)
-                names = [f"{prefix}:{m}" for m in space.names(pattern)] if _is_glob(pattern) else [part]
-                if not names:
-                    raise RegistryError(f"no {prefix} model matches '{pattern}'")
-            elif _is_glob(part):
-                names = fnmatch.filter(registry.names(), part)
-                if not names:
-                    raise RegistryError(f"no {kind} matches '{part}': see `dcbench list {kind}s`")
-            else:
-                names = [registry.canonical(part)]
+            try:
+                names = self._select_part(kind, part)
+            except RegistryError as exc:
+                if unknown is None:
+                    raise
+                missed.append((part, exc))
+                continue
             chosen += [n for n in names if n not in chosen]
+        if missed and chosen:
+            unknown += missed
         if not chosen:
+            if missed:
+                raise missed[0][1]
             raise RegistryError(f"the {kind} selector '{selector}' selects nothing")
         return chosen
+
+    def _select_part(self, kind: str, part: str) -> list[str]:
+        registry = self.kinds[kind]
+        if part == "all":
+            return [n for n in registry.names() if not _is_variant(registry, n)]
+        if part.startswith("@"):
+            if part[1:] not in self.suites:
+                raise RegistryError(unknown_message("suite", part[1:], self.suites))
+            return [registry.canonical(n) if ":" not in n else n for n in self.suites[part[1:]]]
+        if kind == "architecture" and ":" in part:
+            prefix, _, pattern = part.partition(":")
+            space = self.namespaces.get(prefix)
+            if not _is_glob(pattern):
+                return [part]
+            if not (names := [f"{prefix}:{m}" for m in space.names(pattern)]):
+                raise RegistryError(f"no {prefix} model matches '{pattern}'")
+            return names
+        if _is_glob(part):
+            if not (names := fnmatch.filter(registry.names(), part)):
+                raise RegistryError(f"no {kind} matches '{part}': see `dcbench list {kind}s`")
+            return names
+        return [registry.canonical(part)]
 
 
 def _is_glob(text: str) -> bool:

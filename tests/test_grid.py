@@ -158,8 +158,9 @@ def test_expansion_serves_resized_data_to_networks_that_need_it(tmp_path):
 
 @pytest.mark.parametrize("args, phrases", [
     (["-c", "randm"], ["'randm'", "random"]),
-    (["-c", "random", "--cls", "mlp,convnett"], ["'convnett'", "convnet"]),
+    (["-c", "random", "--cls", "convnett"], ["'convnett'", "convnet"]),
     (["-c", "random", "--cls", "zzz*"], ["zzz*"]),
+    (["-c", "random", "--cls", "timm:nosuch_model"], ["'timm:nosuch_model'"]),
     (["-c", "gm", "--synth", "@nosuch"], ["suite", "'nosuch'"]),
     (["-c", "random", "--dataset", "minst"], ["'minst'", "mnist"]),
     (["-c", "random,gm", "--set", "nosuch=1"], ["--set nosuch", "random, gradient_matching"]),
@@ -238,6 +239,40 @@ def test_a_plugin_that_fails_to_load_is_left_out_and_the_rest_runs(toys, tmp_pat
     assert {name: r["status"] for name, r in rows.items()} == {"random": "done", "broken": "failed"}
     assert "its plugin failed to load" in rows["broken"]["error"] and "ModuleNotFoundError" in rows["broken"]["error"]
     assert [r["status"] for r in store_rows(results, "evaluations")] == ["done"]
+
+
+def test_unknown_names_in_selectors_are_left_out_and_the_rest_runs(toys, tmp_path, monkeypatch, capsys):
+    """A typo among good names costs only its own cells: the rest is computed and stored, then the grid
+    ends with one error line naming every typo (exit 2, a user's mistake); corrected, the same grid
+    computes only the cells the typos stood for."""
+    results = tmp_path / "r"
+    base = ["grid", "--ipc", "1", "--runner", "local", "--evals", "1", "--profile", "smoke", "--device", "cpu",
+            "--results", str(results)]
+    typos = ["-c", "random,randm", "--dataset", "digits,minst", "--cls", "mlp,convnett,timm:nosuch_model"]
+
+    code, out, err = run_main(monkeypatch, capsys, *base, *typos, "--dry-run")  # a dry run says so too
+    assert code == 2 and err.splitlines()[-1].startswith("error:") and "randm" in err.splitlines()[-1], err
+    assert store_rows(results, "condensations") == []
+
+    code, out, err = run_main(monkeypatch, capsys, *base, *typos)
+    assert code == 2, err
+    assert "Traceback" not in err
+    table = " ".join(err.split())
+    for what, why in [("-c/--condenser randm", "did you mean random"), ("--dataset minst", "did you mean mnist"),
+                      ("--cls convnett", "did you mean convnet"), ("--cls timm:nosuch_model", "'timm:nosuch_model'")]:
+        assert f"{what} │ unknown" in table and why in table, (what, table)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and err.rstrip().endswith(errors[0].rstrip()), err  # the last line, after the rest ran
+    for name in ("randm", "minst", "convnett", "timm:nosuch_model"):
+        assert name in errors[0]
+    assert [(r["condenser"], r["status"]) for r in store_rows(results, "condensations")] == [("random", "done")]
+    assert [(r["cls_net"], r["status"]) for r in store_rows(results, "evaluations")] == [("mlp", "done")]
+
+    code, out, err = run_main(monkeypatch, capsys, *base, "-c", "random", "--dataset", "digits", "--cls",
+                              "mlp,convnet")
+    assert code == 0, err
+    assert "1 cells to compute (cls cells counted per set), 2 already stored" in " ".join(err.split())
+    assert sorted(r["cls_net"] for r in store_rows(results, "evaluations")) == ["convnet", "mlp"]
 
 
 def test_dry_run_computes_nothing(tmp_path, monkeypatch, capsys):

@@ -198,6 +198,20 @@ def test_bad_selectors_are_registry_errors(fresh_registry, selector, phrase):
     assert isinstance(caught.value, UserError)
 
 
+def test_lenient_selection_collects_the_parts_that_name_nothing(fresh_registry):
+    reg = get_registry()
+    unknown: list = []
+    assert reg.select("architecture", "mlp,convnett,@nosuch,zzz*,lenet", unknown=unknown) == ["mlp", "lenet"]
+    assert [part for part, _ in unknown] == ["convnett", "@nosuch", "zzz*"]
+    assert all(isinstance(exc, RegistryError) for _, exc in unknown)
+    assert "did you mean convnet" in str(unknown[0][1])
+    # a selector left with nothing still raises, with its first part's error, and adds nothing
+    more: list = []
+    with pytest.raises(RegistryError, match="'convnett'"):
+        reg.select("architecture", "convnett,zzz*", unknown=more)
+    assert more == []
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. Unknown names suggest close matches
 
