@@ -18,7 +18,7 @@ import torch
 
 from dcbench.architecture import estimate_bn_statistics, has_batchnorm, seeded_init
 from dcbench.artifacts import load_artifact, save_artifact
-from dcbench.condenser import check_ipc, config_dict
+from dcbench.condenser import check_ipc, condensed_set_problem, config_dict
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
 from dcbench.errors import UserError
@@ -181,7 +181,9 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
         with PeakMemory(ws.device) as peak, use_cache(cache_dir(ws)):
             condensed = condenser.condense(train, ipc=cell.ipc, generator=generator(cell.seed), device=ws.device,
                                            model_factory=factory, report=_safe(report))
-        _check_output(condensed, data, cell.ipc, resolved.condenser_cls.spec.kind)
+        if problem := condensed_set_problem(condensed, data.train, ipc=cell.ipc,
+                                            kind=resolved.condenser_cls.spec.kind):
+            raise BadCondensedSet(problem)
     except UserError:
         raise
     except Exception as exc:  # the condenser's failure is a result, recorded so the grid goes on
@@ -201,36 +203,6 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
 
 class BadCondensedSet(RuntimeError):
     """A condenser returned something that is not ipc images per class of the data set's shape."""
-
-
-def _check_output(condensed, data, ipc: int, kind: str) -> None:
-    spec = data.spec
-    images, labels = condensed.images, condensed.labels
-    expected = (spec.classes * ipc, spec.channels, spec.size, spec.size)
-    if tuple(images.shape) != expected:
-        raise BadCondensedSet(f"expected images of shape {expected}, got {tuple(images.shape)}")
-    counts = torch.bincount(labels.cpu(), minlength=spec.classes)
-    if len(counts) != spec.classes or bool((counts != ipc).any()):
-        raise BadCondensedSet(f"expected {ipc} images per class, got counts {counts.tolist()}")
-    if not bool(torch.isfinite(images).all()):
-        raise BadCondensedSet("the condensed images contain NaN or infinite values")
-    if kind == "selection":
-        _check_selection(condensed, data.train)
-
-
-def _check_selection(condensed, train: Split) -> None:
-    """A selection method's set must be distinct real training images, labelled as in the data."""
-    indices = condensed.indices
-    if indices is None:
-        raise BadCondensedSet("a selection method must return the indices of the images it chose")
-    indices = indices.cpu()
-    if indices.shape != condensed.labels.shape or bool(((indices < 0) | (indices >= len(train))).any()):
-        raise BadCondensedSet("selected indices are out of range of the training split")
-    if len(torch.unique(indices)) != len(indices):
-        raise BadCondensedSet("a selection method chose the same training image twice")
-    if not (torch.equal(train.labels[indices], condensed.labels.cpu())
-            and torch.equal(train.images[indices], condensed.images.cpu())):
-        raise BadCondensedSet("selected images or labels differ from the training images at their indices")
 
 
 def cache_dir(ws: Workspace) -> Path:

@@ -141,6 +141,47 @@ class SelectionCondenser(CondenserBase):
                             indices=indices)
 
 
+def condensed_set_problem(condensed: Any, train: TrainSet, *, ipc: int, kind: str = "synthesis") -> str | None:
+    """What is wrong with a condenser's output, or None: the one definition of a valid set, which
+    dcbench enforces on every run and :func:`dcbench.testing.check_condensed_set` asserts for authors.
+
+    Exactly ``ipc`` finite float32 images per class in the training split's shape and int64 labels in
+    range; for selection methods, the distinct int64 indices of the very training images returned.
+    """
+    spec = train.spec
+    if not isinstance(condensed, CondensedSet):
+        return f"returned {type(condensed).__name__}, not a dcbench.CondensedSet"
+    images, labels = condensed.images, condensed.labels.cpu()
+    expected = (spec.classes * ipc, spec.channels, spec.size, spec.size)
+    if tuple(images.shape) != expected:
+        return f"images have shape {tuple(images.shape)}, expected {expected} ({ipc} per class)"
+    if images.dtype != torch.float32 or labels.dtype != torch.int64:
+        return f"images must be float32 and labels int64, got {images.dtype} and {labels.dtype}"
+    if not bool(((labels >= 0) & (labels < spec.classes)).all()):
+        return f"labels must lie in 0..{spec.classes - 1}, got {sorted(set(labels.tolist()))}"
+    counts = torch.bincount(labels, minlength=spec.classes).tolist()
+    if counts != [ipc] * spec.classes:
+        return f"expected exactly {ipc} images per class, got counts {counts}"
+    if not bool(torch.isfinite(images).all()):
+        return "images contain NaN or infinite values"
+    if kind != "selection":
+        return None
+    if condensed.indices is None:
+        return "a selection method must return the indices of the images it chose"
+    indices = condensed.indices.cpu()
+    if indices.dtype != torch.int64 or indices.shape != labels.shape:
+        return f"indices must be int64, one per image, got {indices.dtype} of shape {tuple(indices.shape)}"
+    if not bool(((indices >= 0) & (indices < len(train))).all()):
+        return f"indices out of range: they must lie in 0..{len(train) - 1}"
+    if len(torch.unique(indices)) != len(indices):
+        return "the same training image was chosen twice"
+    if not torch.equal(train.labels.cpu()[indices], labels):
+        return "labels differ from the training labels at the chosen indices"
+    if not torch.equal(train.images.cpu()[indices], images.cpu()):
+        return "images differ from the training images at the chosen indices"
+    return None
+
+
 def check_ipc(train: TrainSet, ipc: int) -> None:
     """Refuse an ``ipc`` that no class can supply, naming the smallest class."""
     if ipc < 1:

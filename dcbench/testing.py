@@ -41,7 +41,7 @@ from dcbench.architecture import (
     has_batchnorm,
     seeded_init,
 )
-from dcbench.condenser import CondensedSet, CondenserSpec
+from dcbench.condenser import CondensedSet, CondenserSpec, condensed_set_problem
 from dcbench.dataset import DatasetOptions, DatasetSpec, RawData, Split, TrainSet, serve
 from dcbench.errors import UserError
 from dcbench.registry import NAME_RE
@@ -164,36 +164,12 @@ def _report(step: int, **metrics: Any) -> None:
 
 def check_condensed_set(condensed: CondensedSet, train: TrainSet, *, ipc: int, kind: str = "synthesis",
                         name: str = "the condenser") -> None:
-    """What every stored condensed set must be: exactly ``ipc`` finite float32 images per class in the
-    training split's shape, int64 labels in range, and for selection methods the distinct indices
-    of the very training images it returns."""
-    spec = train.spec
-    assert isinstance(condensed, CondensedSet), f"{name} must return a dcbench.CondensedSet, got {type(condensed)}"
-    images, labels = condensed.images, condensed.labels
-    expected = (spec.classes * ipc, spec.channels, spec.size, spec.size)
-    assert tuple(images.shape) == expected, \
-        f"{name}: images have shape {tuple(images.shape)}, expected {expected} ({ipc} per class)"
-    assert images.dtype == torch.float32, f"{name}: images must be float32, got {images.dtype}"
-    assert labels.dtype == torch.int64, f"{name}: labels must be int64, got {labels.dtype}"
-    labels = labels.cpu()
-    assert bool(((labels >= 0) & (labels < spec.classes)).all()), \
-        f"{name}: labels must lie in 0..{spec.classes - 1}, got {sorted(set(labels.tolist()))}"
-    counts = torch.bincount(labels, minlength=spec.classes).tolist()
-    assert counts == [ipc] * spec.classes, f"{name}: expected exactly {ipc} images per class, got counts {counts}"
-    assert bool(torch.isfinite(images).all()), f"{name}: images contain NaN or infinite values"
-    if kind == "selection":
-        indices = condensed.indices
-        assert indices is not None, f"{name}: a selection method must return the indices of the images it chose"
-        indices = indices.cpu()
-        assert indices.dtype == torch.int64 and indices.shape == labels.shape, \
-            f"{name}: indices must be int64, one per image (got {indices.dtype}, shape {tuple(indices.shape)})"
-        assert bool(((indices >= 0) & (indices < len(train))).all()), \
-            f"{name}: indices must lie in 0..{len(train) - 1}"
-        assert len(torch.unique(indices)) == len(indices), f"{name}: the same training image was chosen twice"
-        assert torch.equal(train.labels.cpu()[indices], labels), \
-            f"{name}: labels differ from the training labels at the chosen indices"
-        assert torch.equal(train.images.cpu()[indices], images.cpu()), \
-            f"{name}: images differ from the training images at the chosen indices"
+    """What every stored condensed set must be (:func:`dcbench.condensed_set_problem`, which dcbench
+    also enforces at run time): exactly ``ipc`` finite float32 images per class in the training
+    split's shape, int64 labels in range, and for selection methods the distinct indices of the very
+    training images it returns."""
+    problem = condensed_set_problem(condensed, train, ipc=ipc, kind=kind)
+    assert problem is None, f"{name}: {problem}"
 
 
 # --- architectures -----------------------------------------------------------------------------

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dcbench import reference
-from dcbench.cells import BadCondensedSet, EvalCell, _check_selection, cache_dir, eval_seed, run_eval
-from dcbench.condenser import CondensedSet
+from dcbench.cells import EvalCell, cache_dir, eval_seed, run_eval
+from dcbench.condenser import CondensedSet, condensed_set_problem
 from dcbench.data import load_dataset
 from dcbench.errors import UserError
 from dcbench.reference import forgetting_counts, use_cache, whole_data_run
@@ -116,22 +116,25 @@ def test_whole_data_evaluation_reads_the_run_of_its_seed(workspace):
 
 def test_selection_output_must_be_distinct_real_training_images(digits):
     train = digits.train
-    good = torch.tensor([0, 5, 9])
+    good = torch.cat([train.class_indices(c)[:2] for c in range(train.spec.classes)])  # 2 per class
 
-    def selected(indices, images=None, labels=None):
-        return CondensedSet(images=train.images[indices] if images is None else images,
-                            labels=train.labels[indices] if labels is None else labels, indices=indices)
+    def problem(indices, images=None, labels=None):
+        condensed = CondensedSet(images=train.images[good] if images is None else images,
+                                 labels=train.labels[good] if labels is None else labels, indices=indices)
+        return condensed_set_problem(condensed, train, ipc=2, kind="selection") or ""
 
-    _check_selection(selected(good), train)
-    with pytest.raises(BadCondensedSet, match="twice"):
-        _check_selection(selected(torch.tensor([0, 5, 5])), train)
-    with pytest.raises(BadCondensedSet, match="out of range"):
-        _check_selection(selected(torch.tensor([0, 5, len(train)]), images=train.images[:3],
-                                  labels=train.labels[:3]), train)
-    with pytest.raises(BadCondensedSet, match="differ"):
-        _check_selection(selected(good, images=train.images[good] + 1), train)
-    with pytest.raises(BadCondensedSet, match="indices"):
-        _check_selection(CondensedSet(images=train.images[good], labels=train.labels[good]), train)
+    def changed(**positions):
+        indices = good.clone()
+        for position, value in positions.items():
+            indices[int(position[1:])] = value
+        return indices
+
+    assert problem(good) == ""
+    assert "twice" in problem(changed(p1=good[0]), images=train.images[changed(p1=good[0])])
+    assert "out of range" in problem(changed(p3=len(train)))
+    assert "images differ" in problem(good, images=train.images[good] + 1)
+    assert "labels differ" in problem(changed(p0=good[2], p2=good[0]))  # class 0 and 1 swapped, labels kept
+    assert "indices" in problem(None)
 
 
 def test_a_network_that_cannot_take_the_data_is_refused_up_front(digits):

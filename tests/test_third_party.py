@@ -251,7 +251,7 @@ def test_broken_plugins_are_named_and_do_not_take_the_others_down(site, tmp_path
     assert rows["toy_mean"] == ("done", None, 1)
     status, error, third_party = rows["wrong_count"]
     assert (status, third_party) == ("failed", 1)
-    assert "expected images of shape (4, 1, 8, 8), got (8, 1, 8, 8)" in error
+    assert "images have shape (8, 1, 8, 8), expected (4, 1, 8, 8)" in error
     status, error, third_party = rows["crashes"]
     assert (status, third_party) == ("failed", 1)
     assert error.startswith("RuntimeError: toy failure half-way (at broken_crash.py:")

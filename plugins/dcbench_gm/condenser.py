@@ -43,7 +43,7 @@ class GradientMatching(CondenserBase):
         early_stop: bool = False  # stop when the loss stops falling (see docs/gradient-matching.md)
         early_stop_window: int = 50
         early_stop_tol: float = 0.01
-        implementation: str = "auto"  # auto (per device) | loop | batched
+        implementation: str = "auto"  # auto (loop on CPU, batched on CUDA) | loop | batched | compiled
         class_chunk: int = 10  # classes per vmap call in the batched path (bounds memory)
         bn_images_per_class: int = 32  # real images per class to re-estimate frozen BatchNorm statistics
 
@@ -75,7 +75,7 @@ class GradientMatching(CondenserBase):
         family = getattr(getattr(model_factory, "spec", None), "family", None)
         lr_img = cfg.lr_img if cfg.lr_img is not None else (0.01 if family == "mlp" else 0.1)
         implementation = default_implementation(device) if cfg.implementation == "auto" else cfg.implementation
-        step_fn = IMPLEMENTATIONS[implementation]
+        step_fn = IMPLEMENTATIONS[implementation]()
         distance = DISTANCES[cfg.distance]
 
         syn = self._initial_images(train, ipc, generator).to(device).requires_grad_(True)

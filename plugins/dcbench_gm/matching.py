@@ -1,11 +1,15 @@
 """One matching step: per-class gradients on real and synthetic images, their distance, and the
-image gradient of that distance. Two implementations with equal results:
+image gradient of that distance. Three implementations with equal results (to rounding):
 
-- ``loop``: one class at a time. Fastest on CPU (FACTS.md: vmap was 2× slower there) and memory
-  bounded by one class; the image gradient is accumulated class by class.
+- ``loop``: one class at a time. Fastest eager path on CPU (FACTS.md: vmap was 2× slower there) and
+  memory bounded by one class; the image gradient is accumulated class by class.
 - ``batched``: classes in chunks through ``torch.func.vmap`` over per-class ``grad`` — a few large
   kernels instead of many small launches, which is what a GPU needs. Real batches of unequal size
   are padded and masked by per-example weights; chunks bound memory for many classes.
+- ``compiled``: ``loop`` with its real half (a forward and backward over up to 256 real images per
+  class, most of an iteration at small ipc) fused by ``torch.compile``. The synthetic half needs a
+  double backward, which compiled graphs do not support, so it stays eager. Not bit-identical to
+  ``loop`` and it costs a compilation (tens of seconds on CPU) per process, so it is opt-in.
 """
 
 from __future__ import annotations
@@ -21,20 +25,63 @@ Distance = Callable[..., torch.Tensor]
 
 
 def loop_step(net: nn.Module, syn: torch.Tensor, ipc: int, real: Sequence[torch.Tensor], distance: Distance,
-              **_: object) -> torch.Tensor:
+              real_gradients: RealGradients | None = None, **_: object) -> torch.Tensor:
     """Accumulates d(loss)/d(syn) into ``syn.grad``; returns the summed loss (detached)."""
     params = [p for p in net.parameters() if p.requires_grad]
+    real_gradients = real_gradients or eager_real_gradients
     total = torch.zeros((), device=syn.device)
     for c, images in enumerate(real):
         target = torch.full((images.shape[0],), c, device=syn.device, dtype=torch.long)
-        g_real = torch.autograd.grad(F.cross_entropy(net(images), target), params)
-        g_real = [g.detach() for g in g_real]
+        g_real = real_gradients(net, params, images, target)
         mine = syn[c * ipc:(c + 1) * ipc]
         g_syn = torch.autograd.grad(F.cross_entropy(net(mine), target[:1].expand(ipc)), params, create_graph=True)
         loss = distance(g_syn, g_real)
         torch.autograd.backward(loss, inputs=[syn])  # the images only: never the network
         total += loss.detach()
     return total
+
+
+RealGradients = Callable[[nn.Module, list, torch.Tensor, torch.Tensor], list]
+
+
+def eager_real_gradients(net: nn.Module, params: list, images: torch.Tensor, target: torch.Tensor) -> list:
+    return [g.detach() for g in torch.autograd.grad(F.cross_entropy(net(images), target), params)]
+
+
+class CompiledLoop:
+    """``loop_step`` whose real gradients come from one compiled graph per condensation.
+
+    Every outer iteration builds a fresh network, and a graph traced through a module is only valid
+    for that module. So the graph is traced through the first network (the template) with its
+    tensors as inputs, and later networks, built by the same factory with the same structure, are
+    run through it with their own tensors: one compilation, not one per iteration. The traced graph
+    specialises on the real batch size, so a class smaller than ``real_batch`` (a data set with
+    unequal classes) costs one more compilation, with a dynamic batch size, which then serves all.
+    """
+
+    def __init__(self) -> None:
+        self._template: nn.Module | None = None
+        self._grad: Callable | None = None
+
+    def __call__(self, net: nn.Module, syn: torch.Tensor, ipc: int, real: Sequence[torch.Tensor],
+                 distance: Distance, **_: object) -> torch.Tensor:
+        return loop_step(net, syn, ipc, real, distance, real_gradients=self._real_gradients)
+
+    def _real_gradients(self, net: nn.Module, params: list, images: torch.Tensor, target: torch.Tensor) -> list:
+        if self._template is None:
+            template = self._template = net
+
+            def loss(trained: dict, fixed: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+                return F.cross_entropy(functional_call(template, (trained, fixed), (x,)), y)
+
+            self._grad = torch.compile(grad(loss))
+        for mine, theirs in zip(self._template.modules(), net.modules(), strict=True):
+            mine.training = theirs.training  # e.g. frozen BatchNorm in eval mode: the graph must run as the net does
+        trained = {n: p.detach() for n, p in net.named_parameters() if p.requires_grad}
+        fixed = {**{n: p.detach() for n, p in net.named_parameters() if not p.requires_grad},
+                 **dict(net.named_buffers())}
+        gradients = self._grad(trained, fixed, images, target)
+        return [gradients[n] for n in trained]
 
 
 def batched_step(net: nn.Module, syn: torch.Tensor, ipc: int, real: Sequence[torch.Tensor], distance: Distance,
@@ -77,7 +124,9 @@ def _padded(batches: list[torch.Tensor], labels: list[int]):
     return x, y, w
 
 
-IMPLEMENTATIONS = {"loop": loop_step, "batched": batched_step}
+# Each condensation gets its own step function from these factories (``compiled`` keeps state).
+IMPLEMENTATIONS: dict[str, Callable[[], Callable[..., torch.Tensor]]] = {
+    "loop": lambda: loop_step, "batched": lambda: batched_step, "compiled": CompiledLoop}
 
 
 def default_implementation(device: torch.device) -> str:
