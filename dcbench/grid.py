@@ -52,7 +52,7 @@ from dcbench.condenser import check_ipc
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import ArtifactError, RegistryError, UserError
-from dcbench.registry import PluginError, get_registry
+from dcbench.registry import NameConflict, PluginError, get_registry
 from dcbench.runtime import digest, resolve_device
 from dcbench.store import Store
 
@@ -117,18 +117,29 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
     component. A selector left with nothing at all still raises. Selection methods take no synthesis
     net, so they are expanded once per data set whatever ``--synth`` says.
     """
+    skipped: list[Skip] = []
+    try:
+        return _expand(request, data_root, download, skipped)
+    except UserError as exc:
+        # the grid stops here, so the typos left out so far would otherwise go unreported
+        typos = [skip.what for skip in skipped if skip.cause == "unknown" and skip.reason != str(exc)]
+        if typos:
+            raise UserError(f"{exc} (also unknown: {', '.join(typos)})") from exc
+        raise
+
+
+def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list[Skip]) -> Plan:
     reg = get_registry()
     profile = reg.profile(request.profile)
     runs = _positive(request.runs, profile.runs, "--runs")
     evals = _positive(request.evals, profile.evals, "--evals")
     if not request.ipcs:
         raise UserError("--ipc needs at least one value")
-    skipped: list[Skip] = []
 
     def chosen(option: str, kind: str, selector: str) -> list[str]:
-        unknown: list[tuple[str, RegistryError]] = []
+        unknown: list[tuple[str, UserError]] = []
         names = reg.select(kind, selector, unknown=unknown)
-        skipped.extend(Skip(f"{option} {part}", str(exc), cause="unknown") for part, exc in unknown)
+        skipped.extend(Skip(f"{option} {part}", str(exc), cause=_cause(exc)) for part, exc in unknown)
         return names
 
     def loaded(option: str, kind: str, selector: str, load: Callable[[str], Any]) -> dict[str, Any]:
@@ -188,6 +199,11 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
                 list(condensers), tuple(request.ipcs), unloadable)
 
 
+def _cause(exc: Exception) -> str:
+    """A typo is the user's to fix; a plugin that fails to load or clashes with another is its package's."""
+    return "broken" if isinstance(exc, (PluginError, NameConflict)) else "unknown"
+
+
 def _positive(value: int | None, default: int, option: str) -> int:
     if value is None:
         return default
@@ -209,7 +225,7 @@ def _loaded(kind: str, option: str, names: list[str], load: Callable[[str], Any]
         try:
             found[name] = load(name)
         except (PluginError, RegistryError) as exc:
-            if isinstance(exc, PluginError):
+            if _cause(exc) == "broken":
                 skip = Skip(f"{kind} {name}", str(exc), cause="broken")
             else:
                 unknown.append(exc)

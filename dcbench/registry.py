@@ -46,6 +46,10 @@ class PluginError(UserError):
     """A plugin failed to import or does not honour its contract."""
 
 
+class NameConflict(RegistryError):
+    """Two plugins (or a plugin and registry.yaml) define the same name: a packaging problem, not a typo."""
+
+
 @dataclass(frozen=True)
 class Origin:
     """Where a component came from: registry.yaml, or an installed distribution's entry point."""
@@ -122,7 +126,7 @@ class KindRegistry:
 
     def canonical(self, name: str) -> str:
         if name in self.conflicts:
-            raise RegistryError(self.conflicts[name])
+            raise NameConflict(self.conflicts[name])
         if name in self._entries:
             return name
         if name in self._aliases:
@@ -332,20 +336,21 @@ class Registry:
         return dict(self.dataset_overrides.get(name, {}))
 
     def select(self, kind: str, selector: str, *,
-               unknown: list[tuple[str, RegistryError]] | None = None) -> list[str]:
+               unknown: list[tuple[str, UserError]] | None = None) -> list[str]:
         """Expand a selector: ``all``, comma lists, globs, ``@suite``, ``prefix:glob`` name spaces.
 
-        A part that names nothing raises, or, when ``unknown`` is given, is appended there with its error
-        and left out (a grid runs the rest); either way the selector as a whole must select something.
+        A part that cannot be expanded (it names nothing, or its name space's plugin is broken)
+        raises, or, when ``unknown`` is given, is appended there with its error and left out (a grid
+        runs the rest); either way the selector as a whole must select something.
         """
         chosen: list[str] = []
-        missed: list[tuple[str, RegistryError]] = []
+        missed: list[tuple[str, UserError]] = []
         for part in (p.strip() for p in selector.split(",")):
             if not part:
                 continue
             try:
                 names = self._select_part(kind, part)
-            except RegistryError as exc:
+            except (RegistryError, PluginError) as exc:
                 if unknown is None:
                     raise
                 missed.append((part, exc))

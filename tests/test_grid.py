@@ -161,6 +161,7 @@ def test_expansion_serves_resized_data_to_networks_that_need_it(tmp_path):
     (["-c", "random", "--cls", "convnett"], ["'convnett'", "convnet"]),
     (["-c", "random", "--cls", "zzz*"], ["zzz*"]),
     (["-c", "random", "--cls", "timm:nosuch_model"], ["'timm:nosuch_model'"]),
+    (["-c", "random", "--cls", "convnett,timm:nosuch_model"], ["'timm:nosuch_model'", "also unknown: --cls convnett"]),
     (["-c", "gm", "--synth", "@nosuch"], ["suite", "'nosuch'"]),
     (["-c", "random", "--dataset", "minst"], ["'minst'", "mnist"]),
     (["-c", "random,gm", "--set", "nosuch=1"], ["--set nosuch", "random, gradient_matching"]),

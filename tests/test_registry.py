@@ -452,7 +452,7 @@ def test_alias_conflict_leaves_the_entry_itself_usable():
     assert reg.condensers.canonical("other") == "other"
 
 
-def test_name_conflicts_in_the_cli(site, monkeypatch, capsys):
+def test_name_conflicts_in_the_cli(site, monkeypatch, capsys, tmp_path):
     site.add("shadowplug", "1.0", {"dcbench.condensers": {"random": "shadowplug:Random"}},
              {"shadowplug": "Random = None\n"})
     result = invoke("plugins")  # lists the conflict, and everything else as usual
@@ -466,6 +466,13 @@ def test_name_conflicts_in_the_cli(site, monkeypatch, capsys):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), err
     assert "defined twice" in err and "shadowplug 1.0" in err and "registry.yaml" in err
+
+    # in a grid list, a clash is its packages' problem (left out, exit 1), not the user's typo (exit 2)
+    code, out, err = run_main(monkeypatch, capsys, "grid", "-c", "random,gm", "--synth", "mlp", "--cls", "mlp",
+                              "--evals", "1", "--set", "iterations=1", "--dataset", "digits", "--runner", "local",
+                              "--device", "cpu", "--results", str(tmp_path / "r"))
+    assert code == 1, err
+    assert "left out because their plugin failed to load: -c/--condenser random" in " ".join(err.split())
 
 
 def test_name_listed_twice_in_registry_yaml_is_an_error(tmp_path):

@@ -9,7 +9,7 @@ image gradient of that distance. Three implementations with equal results (to ro
 - ``compiled``: ``loop`` with its real half (a forward and backward over up to 256 real images per
   class, most of an iteration at small ipc) fused by ``torch.compile``. The synthetic half needs a
   double backward, which compiled graphs do not support, so it stays eager. Not bit-identical to
-  ``loop`` and it costs a compilation (tens of seconds on CPU) per process, so it is opt-in.
+  ``loop`` and it costs a compilation (tens of seconds on CPU) per condensation, so it is opt-in.
 """
 
 from __future__ import annotations
@@ -57,9 +57,15 @@ class CompiledLoop:
     run through it with their own tensors: one compilation, not one per iteration. The traced graph
     specialises on the real batch size, so a class smaller than ``real_batch`` (a data set with
     unequal classes) costs one more compilation, with a dynamic batch size, which then serves all.
+
+    Dynamo caches graphs per code object, which every instance shares, and past its recompile limit
+    (8) it runs the function eagerly with no more than a warning. A worker that condenses with
+    several networks in turn would reach it and report ``compiled`` for eager runs, so each
+    condensation starts from an empty cache (inductor's on-disk cache still makes recompiling cheap).
     """
 
     def __init__(self) -> None:
+        torch._dynamo.reset()
         self._template: nn.Module | None = None
         self._grad: Callable | None = None
 

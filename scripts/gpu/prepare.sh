@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Run here, in the repository root, before a session's device calls: fills the two ignored folders
-# that `run.sh` needs on the lent GPU machine (no network there, no sqlite-utils, no Ray):
+# Run here, in the repository root, with the dev environment active (building the wheel needs
+# hatchling: `. .venv/bin/activate`), before a session's device calls. It fills the two ignored
+# folders that `run.sh` needs on the lent GPU machine (no network there, no sqlite-utils, no Ray):
 #   .whl/      dcbench's own wheel and the pure-Python wheels that machine lacks
 #   .gpudata/  Fashion-MNIST's four gzipped IDX files, from Debian's dataset-fashion-mnist
 # Then call the device tool with carry [".whl", ".gpudata"] and the command `bash scripts/gpu/run.sh`.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
+PY=${PY:-python3}
 rm -rf .whl && mkdir -p .whl .gpudata
-python3 -m pip wheel -q --no-deps --no-build-isolation -w .whl .
+$PY -m pip wheel -q --no-deps --no-build-isolation -w .whl .
 # sqlite-utils and the two of its needs the GPU image does not hold (it has click, tabulate,
-# python-dateutil and pluggy).
-python3 -m pip download -q --no-deps --only-binary=:all: -d .whl sqlite-utils sqlite-fts4 click-default-group
+# python-dateutil and pluggy); the versions the CPU machines test with.
+$PY -m pip download -q --no-deps --only-binary=:all: -d .whl \
+    sqlite-utils==4.2.1 sqlite-fts4==1.0.3 click-default-group==1.2.4
 cp /usr/share/datasets/fashion-mnist/*.gz .gpudata/ 2>/dev/null \
     || echo "no /usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist, or run.sh can only use digits" >&2
 du -sh .whl .gpudata
