@@ -413,7 +413,7 @@ def grid(
         raise typer.Exit(1)
 
 
-def _refuse_unknown(skipped) -> None:
+def _refuse_unknown(skipped: list) -> None:
     """A typo in a selector is the user's mistake (exit 2), reported once the rest of the grid is stored."""
     unknown = [skip.what for skip in skipped if skip.cause == "unknown"]
     if unknown:
