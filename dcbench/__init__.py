@@ -25,6 +25,7 @@ from dcbench.condenser import (
     ModelFactory,
     Report,
     SelectionCondenser,
+    added_field,
     check_ipc,
     condensed_set_problem,
 )
@@ -40,7 +41,7 @@ __all__ = [
     "STAGES", "ArchSpec", "Architecture", "InstanceNorm", "Stage", "batchnorm_to_instancenorm",
     "estimate_bn_statistics", "freeze_batchnorm", "has_batchnorm", "seeded_init",
     "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
-    "SelectionCondenser", "check_ipc", "condensed_set_problem",
+    "SelectionCondenser", "added_field", "check_ipc", "condensed_set_problem",
     "Dataset", "DatasetOptions", "DatasetSpec", "RawData", "Split", "TestSet", "TrainSet",
     "DataError", "UserError", "evaluate_accuracy", "WholeDataRun", "forgetting_counts", "whole_data_run",
     "LearnedSchedule", "train_with_schedule", "xavier_init", "__version__",

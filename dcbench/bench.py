@@ -3,8 +3,9 @@
 For iterative condensers (a Config with ``iterations``) the condenser's own ``report(step, …)``
 calls, one per outer iteration, are the clock: the time between consecutive reports is one
 iteration, and the first is left out as warm-up (allocator, caches, lazy initialisation).
-Selection methods are timed as a whole. Implementations of one condenser are timed in the same
-process on the same data, so their ratio compares like with like.
+Selection methods are timed as a whole. Variants of one condenser (its implementations, or any
+Config values) are timed in the same process on the same data, so their ratio compares like with
+like.
 
 A benchmark runs cold, in a scratch results folder: a cached whole-data run would otherwise make
 herding look free, and benchmarks keep only their timings.
@@ -13,12 +14,13 @@ herding look free, and benchmarks keep only their timings.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from dcbench.cells import ResolvedSynth, SynthCell, Workspace, run_synth
 
@@ -32,11 +34,22 @@ def implementations(resolved: ResolvedSynth) -> tuple[str, ...]:
     return tuple(getattr(resolved.condenser_cls, "implementations", ()))
 
 
-def bench_cell(ws: Workspace, cell: SynthCell, *, implementation: str | None = None,
+def variants(choices: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the given values of Config fields, in the order given: the settings
+    one ``bench`` run times against the first."""
+    names = list(choices)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*choices.values())]
+
+
+def variant_label(variant: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in variant.items()) or "as configured"
+
+
+def bench_cell(ws: Workspace, cell: SynthCell, *, variant: Mapping[str, Any] | None = None,
                report=None) -> dict[str, Any]:
-    """Run ``cell`` (with ``implementation`` forced if given) and time it; returns a benchmarks row."""
-    if implementation is not None:
-        overrides = dict(cell.overrides) | {"implementation": implementation}
+    """Run ``cell`` with the Config values of ``variant`` forced and time it; returns a benchmarks row."""
+    if variant:
+        overrides = dict(cell.overrides) | dict(variant)
         cell = dataclasses.replace(cell, overrides=tuple(sorted(overrides.items())))
     resolved = cell.resolved()
     stamps: list[float] = []
@@ -56,7 +69,7 @@ def bench_cell(ws: Workspace, cell: SynthCell, *, implementation: str | None = N
         "condenser": row["condenser"], "condenser_version": row["condenser_version"], "config": row["config"],
         "profile": row["profile"], "dataset": row["dataset"], "dataset_version": row["dataset_version"],
         "dataset_options": row["dataset_options"], "synth_net": row["synth_net"], "ipc": row["ipc"],
-        "seed": row["seed"], "implementation": details.get("implementation") or implementation,
+        "seed": row["seed"], "implementation": details.get("implementation") or (variant or {}).get("implementation"),
         "iterations": len(stamps) if per_iteration is not None else None,
         "seconds_per_iteration": per_iteration, "wall_s": row.get("wall_s"),
         "peak_mem_bytes": row.get("peak_mem_bytes"), "peak_mem_kind": row.get("peak_mem_kind"),

@@ -238,6 +238,9 @@ def bench(
     synth_net: SynthOpt = None,
     iterations: Annotated[int, typer.Option("--iterations", help="Outer iterations to time (first is warm-up).")] = 4,
     compare: Annotated[bool, typer.Option("--compare", help="Time every implementation and print ratios.")] = False,
+    vary: Annotated[list[str], typer.Option("--vary", help="Also time these values of a hyperparameter, "
+                                                           "key=v1,v2 (repeatable; with --compare, per "
+                                                           "implementation).")] = [],
     seed: SeedOpt = 0,
     profile: ProfileOpt = "smoke",
     sets: SetsOpt = [],
@@ -251,8 +254,9 @@ def bench(
     """Time a condenser (seconds per outer iteration or in total, peak memory) without evaluating it.
 
     Runs cold in a scratch folder (no cached whole-data run). On CPU, peak memory is the process's
-    high-water mark: time condensers in separate commands to compare their memory."""
-    from dcbench.bench import bench_cell, implementations, iterative
+    high-water mark: time condensers in separate commands to compare their memory. Ratios compare
+    every variant with the first."""
+    from dcbench.bench import bench_cell, implementations, iterative, variant_label, variants
     from dcbench.cells import SynthCell, check_inputs
     from dcbench.dataset import DatasetOptions
     from dcbench.store import Store
@@ -267,38 +271,49 @@ def bench(
     cell = dataclasses.replace(cell, overrides=tuple(sorted(overrides.items())))
     resolved = cell.resolved()
     check_inputs(ws, resolved)
-    variants: list[str | None] = list(implementations(resolved)) if compare else [None]
-    if compare and not variants:
-        raise UserError(f"{resolved.identity['condenser']} has only one implementation; drop --compare")
+    choices: dict[str, list[Any]] = {}
+    if compare:
+        if not implementations(resolved):
+            raise UserError(f"{resolved.identity['condenser']} has only one implementation; drop --compare")
+        choices["implementation"] = list(implementations(resolved))
+    for pair in vary:
+        name, sep, values = pair.partition("=")
+        if not sep or not name.strip() or not values.strip():
+            raise UserError(f"--vary expects key=value1,value2, got '{pair}'")
+        choices[name.strip()] = [v for part in values.split(",") for _, v in _parse_sets([f"{name}={part}"])]
+    settings = variants(choices)
+    for setting in settings:  # a typo or a bad value stops here, before anything is timed
+        dataclasses.replace(cell, overrides=tuple(sorted((dict(cell.overrides) | setting).items()))).resolved()
     store = Store(ws.results)
     run_id = store.start_run("bench", sys.argv[1:], ws.device.type, _versions())
     rows = []
     with progress() as bar:
-        for impl in variants:
-            label = f"{resolved.identity['condenser']} {impl or ''}".strip()
-            row = bench_cell(ws, cell, implementation=impl, report=reporter(bar, label, None))
+        for setting in settings:
+            label = f"{resolved.identity['condenser']} {variant_label(setting) if setting else ''}".strip()
+            row = bench_cell(ws, cell, variant=setting, report=reporter(bar, label, None))
             store.record_benchmark({**row, "run_id": run_id})
-            rows.append(row)
+            rows.append({**row, "variant": variant_label(setting)})
     store.finish_run(run_id, "done" if all(r["status"] == "done" for r in rows) else "failed")
     table = Table(title=f"{resolved.identity['condenser']} · {dataset} · ipc {ipc} · synth {synth_net or '—'}"
                         f" · {rows[0]['device_name']}")
-    for col in ("implementation", "s / outer iteration", "iterations timed", "total s", "peak memory", "status"):
+    for col in ("variant", "implementation", "s / outer iteration", "iterations timed", "total s", "peak memory",
+                "status"):
         table.add_column(col)
     for r in rows:
         mem = f"{r['peak_mem_bytes'] / 2**20:,.0f} MiB ({r['peak_mem_kind']})" if r["peak_mem_bytes"] else "—"
         spi = f"{r['seconds_per_iteration']:.3f}" if r["seconds_per_iteration"] is not None else "—"
         timed = str(max(r["iterations"] - 1, 0)) if r["iterations"] is not None else "—"
         total = f"{r['wall_s']:.2f}" if r["wall_s"] is not None else "—"
-        table.add_row(r["implementation"] or "default", spi, timed, total, mem,
+        table.add_row(r["variant"], r["implementation"] or "—", spi, timed, total, mem,
                       r["status"] if r["status"] == "done" else f"[red]{escape(r['error'] or '')}[/red]")
     out.print(table)
     timed = [r for r in rows if r["status"] == "done" and r["seconds_per_iteration"]]
-    if compare and len(timed) > 1:
+    if len(timed) > 1:
         base = timed[0]
         for r in timed[1:]:
-            out.print(f"{base['implementation']} / {r['implementation']}: "
+            out.print(f"{base['variant']} / {r['variant']}: "
                       f"{base['seconds_per_iteration'] / r['seconds_per_iteration']:.2f}× "
-                      f"(>1 means {r['implementation']} is faster)")
+                      f"(>1 means {r['variant']} is faster)")
 
 
 # --- grid --------------------------------------------------------------------------------------

@@ -207,7 +207,28 @@ def build_config(config_cls: type, values: Mapping[str, Any], *, owner: str):
         raise UserError(f"bad hyperparameters for {owner}: {exc}") from None
 
 
+_ADDED = "dcbench.added"
+
+
+def added_field(default: Any) -> Any:
+    """A Config field added after results were stored, e.g. ``precision: str = added_field("default")``.
+
+    A cell's key holds its condenser's whole configuration, so a plain new field would make every
+    stored cell of that condenser look new and a grid would compute them all again. A field declared
+    this way is left out of the configuration (key, artifact, store) while it holds its default, so
+    stored cells stay found; set to anything else, it is recorded and keyed like any field.
+    The default must be what every stored result was computed with."""
+    return field(default=default, metadata={_ADDED: True})
+
+
 def config_dict(config: Any) -> dict[str, Any]:
-    """A Config as plain JSON-able values (for keys, artifacts and the store)."""
-    return dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+    """A Config as plain JSON-able values (for keys, artifacts and the store); ``added_field``s at
+    their default are left out."""
+    if not dataclasses.is_dataclass(config):
+        return dict(config or {})
+    values = dataclasses.asdict(config)
+    for f in dataclasses.fields(config):
+        if f.metadata.get(_ADDED) and values[f.name] == f.default:
+            del values[f.name]
+    return values
 

@@ -308,7 +308,8 @@ def _variant_names(configs: set[tuple[int, str | None]]) -> dict[tuple[int, str 
         if values is None:
             parts.append("configuration not stored")
         else:
-            parts += [f"{k}={values.get(k)}" for k in differing]
+            # a key a configuration lacks is an added_field at its default
+            parts += [f"{k}={values[k] if k in values else 'default'}" for k in differing]
         names[config] = ", ".join(parts)
     return names
 

@@ -235,6 +235,16 @@ def test_unknown_hyperparameter_is_named(in_process):
     user_error(in_process("synth", "-c", "random", "--dataset", "digits", "--set", "nosuch=1"), "'nosuch'", "random")
 
 
+@pytest.mark.parametrize("vary, phrases", [
+    ("precision=default,bf61", ["precision must be one of default, ieee, tf32, bf16, not 'bf61'"]),
+    ("precisio=bf16", ["'precisio'", "valid:"]),
+    ("precision", ["--vary expects key=value1,value2"]),
+])
+def test_bench_vary_typo_is_refused_before_timing_anything(in_process, tmp_path, vary, phrases):
+    user_error(in_process("bench", "-c", "gm", "--synth", "mlp", "--dataset", "digits", "--vary", vary), *phrases)
+    assert not (tmp_path / "results" / "results.sqlite").exists()
+
+
 @pytest.mark.parametrize("ipc, phrases", [
     ("0", ["--ipc", "at least 1"]),
     ("-3", ["--ipc", "at least 1"]),

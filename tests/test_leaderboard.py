@@ -457,3 +457,14 @@ def test_published_page_renders_in_headless_chromium(published, tmp_path):
     if keep := os.environ.get("DCBENCH_SCREENSHOT_DIR"):
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(screenshot, Path(keep) / "leaderboard.png")
+
+
+def test_a_configuration_without_an_added_field_is_named_default():
+    """Stored before a condenser gained ``precision`` (an ``added_field``), a set's configuration
+    lacks the key; beside a set made with it set, the board names the older one ``default``."""
+    from dcbench.leaderboard import _variant_names
+
+    old = (1, json.dumps({"lr": 0.1}))
+    new = (1, json.dumps({"lr": 0.1, "precision": "bf16"}))
+    assert _variant_names({old, new}) == {old: "precision=default", new: "precision=bf16"}
+    assert _variant_names({old}) == {old: ""}

@@ -627,3 +627,19 @@ def test_registry_yaml_is_found_in_an_editable_install(monkeypatch):
 
     monkeypatch.setenv("DCBENCH_REGISTRY", "/some/where/registry.yaml")
     assert registry_path() == Path("/some/where/registry.yaml")
+
+
+def test_an_added_field_is_left_out_of_the_configuration_at_its_default():
+    import dataclasses
+
+    from dcbench import added_field
+    from dcbench.condenser import config_dict
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        lr: float = 0.1
+        precision: str = added_field("default")
+
+    assert config_dict(Config()) == {"lr": 0.1}  # what a result stored before the field existed holds
+    assert config_dict(Config(precision="bf16")) == {"lr": 0.1, "precision": "bf16"}
+    assert config_dict(Config(lr=0.2, precision="default")) == {"lr": 0.2}

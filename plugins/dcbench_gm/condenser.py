@@ -9,9 +9,18 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dcbench import CondensedSet, CondenserBase, CondenserSpec, check_ipc, estimate_bn_statistics, has_batchnorm
+from dcbench import (
+    CondensedSet,
+    CondenserBase,
+    CondenserSpec,
+    added_field,
+    check_ipc,
+    estimate_bn_statistics,
+    has_batchnorm,
+)
 from dcbench_gm.distance import DISTANCES
 from dcbench_gm.matching import IMPLEMENTATIONS, default_implementation
+from dcbench_gm.precision import PRECISIONS, precision_scope
 from dcbench_gm.schedule import paper_schedule
 
 
@@ -45,11 +54,12 @@ class GradientMatching(CondenserBase):
         early_stop_tol: float = 0.01
         implementation: str = "auto"  # auto (loop on CPU, batched on CUDA) | loop | batched | compiled
         class_chunk: int = 10  # classes per vmap call in the batched path (bounds memory)
+        precision: str = added_field("default")  # default | ieee | tf32 | bf16 (dcbench_gm/precision.py)
         bn_images_per_class: int = 32  # real images per class to re-estimate frozen BatchNorm statistics
 
         def __post_init__(self) -> None:
             choices = {"init": ("noise", "real"), "distance": tuple(DISTANCES),
-                       "implementation": ("auto", *IMPLEMENTATIONS)}
+                       "implementation": ("auto", *IMPLEMENTATIONS), "precision": PRECISIONS}
             for name, allowed in choices.items():
                 if getattr(self, name) not in allowed:
                     raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
@@ -84,32 +94,33 @@ class GradientMatching(CondenserBase):
         losses: list[float] = []
         started = time.perf_counter()
         real_seen = 0
-        for k in range(cfg.iterations):
-            net = model_factory(generator)
-            uses_bn = has_batchnorm(net)
-            net_opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=cfg.net_momentum)
-            iteration_loss = 0.0
-            for t in range(steps):
-                if uses_bn:
-                    estimate_bn_statistics(net, self._sample(train, cfg.bn_images_per_class, generator, flat=True))
-                real = self._sample(train, cfg.real_batch, generator)
-                real_seen += sum(len(r) for r in real)
-                optimizer.zero_grad(set_to_none=True)
-                loss = float(step_fn(net, syn, ipc, real, distance, class_chunk=cfg.class_chunk))
-                if not torch.isfinite(torch.tensor(loss)) or not bool(torch.isfinite(syn.grad).all()):
-                    raise NonFiniteLoss(f"matching loss became {loss} at outer iteration {k + 1}, step {t + 1}; "
-                                        "try a smaller lr_img")
-                optimizer.step()
-                iteration_loss += loss / classes
-                if t < steps - 1:
-                    self._train_net(net, net_opt, syn.detach(), labels, net_epochs, cfg.net_batch, generator)
-            losses.append(iteration_loss / steps)
-            elapsed = time.perf_counter() - started
-            report(k + 1, total=cfg.iterations, loss=losses[-1], images_per_s=real_seen / max(elapsed, 1e-9))
-            if cfg.early_stop and self._converged(losses):
-                break
+        with precision_scope(cfg.precision, device) as math:
+            for k in range(cfg.iterations):
+                net = model_factory(generator)
+                uses_bn = has_batchnorm(net)
+                net_opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=cfg.net_momentum)
+                iteration_loss = 0.0
+                for t in range(steps):
+                    if uses_bn:
+                        estimate_bn_statistics(net, self._sample(train, cfg.bn_images_per_class, generator, flat=True))
+                    real = self._sample(train, cfg.real_batch, generator)
+                    real_seen += sum(len(r) for r in real)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = float(step_fn(net, syn, ipc, real, distance, class_chunk=cfg.class_chunk))
+                    if not torch.isfinite(torch.tensor(loss)) or not bool(torch.isfinite(syn.grad).all()):
+                        raise NonFiniteLoss(f"matching loss became {loss} at outer iteration {k + 1}, step {t + 1}; "
+                                            "try a smaller lr_img")
+                    optimizer.step()
+                    iteration_loss += loss / classes
+                    if t < steps - 1:
+                        self._train_net(net, net_opt, syn.detach(), labels, net_epochs, cfg.net_batch, generator)
+                losses.append(iteration_loss / steps)
+                elapsed = time.perf_counter() - started
+                report(k + 1, total=cfg.iterations, loss=losses[-1], images_per_s=real_seen / max(elapsed, 1e-9))
+                if cfg.early_stop and self._converged(losses):
+                    break
         self.details = {
-            "steps": steps, "net_epochs": net_epochs, "lr_img": lr_img, "implementation": implementation,
+            "steps": steps, "net_epochs": net_epochs, "lr_img": lr_img, "implementation": implementation, "math": math,
             "iterations_run": len(losses), "final_loss": losses[-1] if losses else None,
             "bn_statistics": "real, pooled over bn_images_per_class per class before each step, frozen",
         }

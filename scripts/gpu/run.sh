@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run on the lent GPU machine (see prepare.sh): the checks only a GPU can make, sized for one
-# device call. The phases' limits add up to 8 minutes (2 × BENCH_S + GRID_S) plus installation, under
+# device call. The phases' limits add up to 9 minutes (3 × BENCH_S + GRID_S) plus installation, under
 # the call's 10. The results store lives in the ignored folder .gpurun/, which a warm machine keeps
 # between calls, so calling again resumes the grid: cells already stored are not run again. A cell
 # is stored only when it finishes, so one that needs longer than GRID_S never finishes this way.
@@ -8,10 +8,10 @@
 # written also when a phase stops at its limit.
 #
 # Environment (defaults are the real run; a CPU rehearsal sets DEVICE=cpu PROFILE=smoke DATASET=digits):
-#   DEVICE=cuda  PROFILE=paper  DATASET=fashion_mnist  RUNS=2  BENCH_S=120  GRID_S=240  PY=python3
+#   DEVICE=cuda  PROFILE=paper  DATASET=fashion_mnist  RUNS=2  BENCH_S=100  GRID_S=230  PY=python3
 set -uo pipefail
 DEVICE=${DEVICE:-cuda} PROFILE=${PROFILE:-paper} DATASET=${DATASET:-fashion_mnist} RUNS=${RUNS:-2}
-BENCH_S=${BENCH_S:-120} GRID_S=${GRID_S:-240} PY=${PY:-python3}
+BENCH_S=${BENCH_S:-100} GRID_S=${GRID_S:-230} PY=${PY:-python3}
 OUT=${OUT:-$PWD/.gpurun/out}
 mkdir -p "$OUT" .gpurun
 
@@ -41,6 +41,9 @@ main() {
         dc "$BENCH_S" bench -c gm --synth convnet --dataset "$DATASET" --ipc "$ipc" --iterations 4 --compare \
             --device "$DEVICE" || echo "bench ipc $ipc: exit $? (124: stopped at its limit)"
     done
+    # The arithmetic of the GPU path, IEEE float32 as the base: TF32 and bfloat16 autocast.
+    dc "$BENCH_S" bench -c gm --synth convnet --dataset "$DATASET" --ipc 10 --iterations 4 --set implementation=batched \
+        --vary precision=ieee,default,tf32,bf16 --device "$DEVICE" || echo "bench precision: exit $?"
 
     # 2. The paper's Table 1 entry for gradient matching at 1 ipc, with random beside it.
     dc "$GRID_S" grid -c gm,random --synth convnet --cls convnet --dataset "$DATASET" --ipc 1 --runs "$RUNS" \
