@@ -68,6 +68,21 @@ def _parse_sets(pairs: list[str]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted(parsed.items()))
 
 
+def _parse_vary(pairs: list[str]) -> list[tuple[str, list[Any]]]:
+    """``--vary key=v1,v2``: each value a YAML scalar, as for ``--set`` (so values hold no commas)."""
+    parsed = []
+    for pair in pairs:
+        key, sep, values = pair.partition("=")
+        parts = [part.strip() for part in values.split(",")]
+        if not sep or not key.strip() or not all(parts):
+            raise UserError(f"--vary expects key=value1,value2 with no empty value, got '{pair}'")
+        try:
+            parsed.append((key.strip(), [yaml.safe_load(part) for part in parts]))
+        except yaml.YAMLError:
+            raise UserError(f"--vary {key}: cannot read the values '{values}'") from None
+    return parsed
+
+
 # --- synth / eval ------------------------------------------------------------------------------
 
 @app.command()
@@ -276,11 +291,11 @@ def bench(
         if not implementations(resolved):
             raise UserError(f"{resolved.identity['condenser']} has only one implementation; drop --compare")
         choices["implementation"] = list(implementations(resolved))
-    for pair in vary:
-        name, sep, values = pair.partition("=")
-        if not sep or not name.strip() or not values.strip():
-            raise UserError(f"--vary expects key=value1,value2, got '{pair}'")
-        choices[name.strip()] = [v for part in values.split(",") for _, v in _parse_sets([f"{name}={part}"])]
+    for name, values in _parse_vary(vary):
+        if name in choices:
+            raise UserError(f"--vary {name}: given twice (or with --compare, which varies implementation); "
+                            "list every value once: --vary key=value1,value2")
+        choices[name] = values
     settings = variants(choices)
     for setting in settings:  # a typo or a bad value stops here, before anything is timed
         dataclasses.replace(cell, overrides=tuple(sorted((dict(cell.overrides) | setting).items()))).resolved()

@@ -217,7 +217,7 @@ def added_field(default: Any) -> Any:
     stored cell of that condenser look new and a grid would compute them all again. A field declared
     this way is left out of the configuration (key, artifact, store) while it holds its default, so
     stored cells stay found; set to anything else, it is recorded and keyed like any field.
-    The default must be what every stored result was computed with."""
+    The default must be what every stored result was computed with, and a plain JSON scalar."""
     return field(default=default, metadata={_ADDED: True})
 
 

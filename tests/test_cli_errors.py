@@ -239,9 +239,12 @@ def test_unknown_hyperparameter_is_named(in_process):
     ("precision=default,bf61", ["precision must be one of default, ieee, tf32, bf16, not 'bf61'"]),
     ("precisio=bf16", ["'precisio'", "valid:"]),
     ("precision", ["--vary expects key=value1,value2"]),
+    ("lr_net=0.1,", ["--vary expects key=value1,value2 with no empty value"]),
+    ("implementation=loop,batched", ["--vary implementation: given twice", "--compare"]),
 ])
 def test_bench_vary_typo_is_refused_before_timing_anything(in_process, tmp_path, vary, phrases):
-    user_error(in_process("bench", "-c", "gm", "--synth", "mlp", "--dataset", "digits", "--vary", vary), *phrases)
+    user_error(in_process("bench", "-c", "gm", "--synth", "mlp", "--dataset", "digits", "--compare", "--vary", vary),
+               *phrases)
     assert not (tmp_path / "results" / "results.sqlite").exists()
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from dcbench_gm.condenser import GradientMatching
 from dcbench_gm.distance import cosine, layerwise, mse
 from dcbench_gm.matching import CompiledLoop, batched_step, loop_step
 from dcbench_gm.precision import precision_scope
@@ -152,34 +153,59 @@ def test_bf16_matching_stays_close_to_float32_in_every_implementation():
     net, real, syn = _problem()
     loss32 = loop_step(net, syn, 2, real, layerwise)
     grad32, syn.grad = syn.grad.clone(), None
-    with precision_scope("bf16", torch.device("cpu")) as math:
+    with precision_scope("bf16", torch.device("cpu")) as precision:
         for step in (loop_step, batched_step, CompiledLoop()):
-            loss = step(net, syn, 2, real, layerwise, class_chunk=2)
+            with precision.autocast():
+                loss = step(net, syn, 2, real, layerwise, class_chunk=2)
             assert syn.grad.dtype == syn.dtype == torch.float32
             torch.testing.assert_close(loss.float(), loss32, rtol=3e-2, atol=0)
             assert _cosine(syn.grad, grad32) > 0.99, step
             assert not torch.equal(syn.grad, grad32)  # bfloat16 really ran
             syn.grad = None
-    assert math.startswith("bfloat16 autocast")
+    assert precision.math.startswith("bfloat16 autocast")
+
+
+def test_bf16_network_training_sees_every_update():
+    """Training the network between matching steps under bf16 lowers its loss as float32 does.
+
+    Autocast caches each weight's bfloat16 copy until its block ends, so one block around many
+    optimiser steps would train from stale weights and leave the loss where it started."""
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(12, 1, 4, 4, generator=g), torch.arange(3).repeat_interleave(4)
+    losses = {}
+    for name in ("default", "bf16"):
+        net, _, _ = _problem()
+        optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+        with precision_scope(name, torch.device("cpu")) as precision:
+            with precision.autocast(), torch.no_grad():
+                before = float(torch.nn.functional.cross_entropy(net(images), labels))
+            GradientMatching._train_net(net, optimizer, images, labels, 20, 4, g, precision.autocast)
+            with precision.autocast(), torch.no_grad():
+                losses[name] = before, float(torch.nn.functional.cross_entropy(net(images), labels))
+    for name, (before, after) in losses.items():
+        assert after < 0.5 * before, (name, losses)
+    assert losses["bf16"][1] == pytest.approx(losses["default"][1], rel=0.2, abs=0.05), losses
 
 
 def test_precision_scope_sets_tf32_on_cuda_only_and_puts_it_back():
-    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    before = cudnn.allow_tf32, matmul.allow_tf32
-    assert before == (True, False)  # torch's defaults: what precision=default records on CUDA
-    with precision_scope("tf32", torch.device("cpu")) as math:
-        assert (cudnn.allow_tf32, matmul.allow_tf32) == before
-        assert math == "ieee float32"
-    with precision_scope("default", torch.device("cuda")) as math:  # switches only: no GPU needed
-        assert math == "tf32 convolutions, ieee matmuls"
-    with precision_scope("ieee", torch.device("cuda")) as math:
-        assert (cudnn.allow_tf32, matmul.allow_tf32) == (False, False)
-        assert cudnn.conv.fp32_precision != "tf32" and matmul.fp32_precision == "ieee"  # the new API agrees
-        assert math == "ieee convolutions, ieee matmuls"
-    with pytest.raises(RuntimeError), precision_scope("tf32", torch.device("cuda")):
-        assert (cudnn.allow_tf32, matmul.allow_tf32) == (True, True)
-        raise RuntimeError  # a failed condensation puts them back too
-    assert (cudnn.allow_tf32, matmul.allow_tf32) == before
+    def switches():
+        return torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32
+
+    before = switches()
+    with precision_scope("tf32", torch.device("cpu")) as precision:
+        assert switches() == before and precision.math == "ieee float32"
+    with precision_scope("ieee", torch.device("cuda")) as precision:  # switches only: no GPU needed
+        assert switches() == ("highest", False)
+        assert precision.math == "ieee convolutions, ieee matmuls"
+    torch.set_float32_matmul_precision("medium")  # someone else's choice, kept
+    try:
+        with pytest.raises(RuntimeError), precision_scope("tf32", torch.device("cuda")) as precision:
+            assert switches() == ("high", True) and precision.math == "tf32 convolutions, tf32 matmuls"
+            raise RuntimeError  # a failed condensation puts them back too
+        assert switches() == ("medium", before[1])
+        torch.get_float32_matmul_precision()  # still readable: no mix of torch's two TF32 APIs
+    finally:
+        torch.set_float32_matmul_precision(before[0])
 
 
 def test_paper_schedule():

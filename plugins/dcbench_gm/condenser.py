@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -94,7 +95,7 @@ class GradientMatching(CondenserBase):
         losses: list[float] = []
         started = time.perf_counter()
         real_seen = 0
-        with precision_scope(cfg.precision, device) as math:
+        with precision_scope(cfg.precision, device) as precision:
             for k in range(cfg.iterations):
                 net = model_factory(generator)
                 uses_bn = has_batchnorm(net)
@@ -106,21 +107,24 @@ class GradientMatching(CondenserBase):
                     real = self._sample(train, cfg.real_batch, generator)
                     real_seen += sum(len(r) for r in real)
                     optimizer.zero_grad(set_to_none=True)
-                    loss = float(step_fn(net, syn, ipc, real, distance, class_chunk=cfg.class_chunk))
+                    with precision.autocast():
+                        loss = float(step_fn(net, syn, ipc, real, distance, class_chunk=cfg.class_chunk))
                     if not torch.isfinite(torch.tensor(loss)) or not bool(torch.isfinite(syn.grad).all()):
                         raise NonFiniteLoss(f"matching loss became {loss} at outer iteration {k + 1}, step {t + 1}; "
                                             "try a smaller lr_img")
                     optimizer.step()
                     iteration_loss += loss / classes
                     if t < steps - 1:
-                        self._train_net(net, net_opt, syn.detach(), labels, net_epochs, cfg.net_batch, generator)
+                        self._train_net(net, net_opt, syn.detach(), labels, net_epochs, cfg.net_batch, generator,
+                                        precision.autocast)
                 losses.append(iteration_loss / steps)
                 elapsed = time.perf_counter() - started
                 report(k + 1, total=cfg.iterations, loss=losses[-1], images_per_s=real_seen / max(elapsed, 1e-9))
                 if cfg.early_stop and self._converged(losses):
                     break
         self.details = {
-            "steps": steps, "net_epochs": net_epochs, "lr_img": lr_img, "implementation": implementation, "math": math,
+            "steps": steps, "net_epochs": net_epochs, "lr_img": lr_img, "implementation": implementation,
+            "math": precision.math,
             "iterations_run": len(losses), "final_loss": losses[-1] if losses else None,
             "bn_statistics": "real, pooled over bn_images_per_class per class before each step, frozen",
         }
@@ -146,12 +150,14 @@ class GradientMatching(CondenserBase):
         return torch.cat(batches) if flat else batches
 
     @staticmethod
-    def _train_net(net, optimizer, images, labels, epochs: int, batch: int, generator: torch.Generator) -> None:
+    def _train_net(net, optimizer, images, labels, epochs: int, batch: int, generator: torch.Generator,
+                   autocast: Callable[[], ContextManager] = contextlib.nullcontext) -> None:
         for _ in range(epochs):
             order = torch.randperm(len(images), generator=generator).to(images.device)
             for start in range(0, len(images), batch):
                 idx = order[start:start + batch]
-                loss = F.cross_entropy(net(images[idx]), labels[idx])
+                with autocast():  # the forward only: each batch must see the weights the last step left
+                    loss = F.cross_entropy(net(images[idx]), labels[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run on the lent GPU machine (see prepare.sh): the checks only a GPU can make, sized for one
-# device call. The phases' limits add up to 9 minutes (3 × BENCH_S + GRID_S) plus installation, under
-# the call's 10. The results store lives in the ignored folder .gpurun/, which a warm machine keeps
+# device call. The phases' limits add up to 9.5 minutes (3 × BENCH_S + GRID_S + 2 × 20 s for the
+# leaderboard) plus installation, under the call's 10. The results store lives in the ignored folder .gpurun/, which a warm machine keeps
 # between calls, so calling again resumes the grid: cells already stored are not run again. A cell
 # is stored only when it finishes, so one that needs longer than GRID_S never finishes this way.
 # What comes back under $OUT: run.log, and results.tar.gz (the store and the published leaderboard),
@@ -49,8 +49,8 @@ main() {
     dc "$GRID_S" grid -c gm,random --synth convnet --cls convnet --dataset "$DATASET" --ipc 1 --runs "$RUNS" \
         --profile "$PROFILE" --runner local --device "$DEVICE"
     echo "grid: exit $? (124: stopped at its limit; call again to resume)"
-    dc 60 leaderboard show --dataset "$DATASET" --profile "$PROFILE"
-    dc 60 leaderboard publish --out .gpurun/leaderboard --dataset "$DATASET" --profile "$PROFILE"
+    dc 20 leaderboard show --dataset "$DATASET" --profile "$PROFILE"
+    dc 20 leaderboard publish --out .gpurun/leaderboard --dataset "$DATASET" --profile "$PROFILE"
 }
 
 main 2>&1 | tee "$OUT/run.log"
