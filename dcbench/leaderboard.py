@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from rich.table import Table
+from rich.text import Text
 
 from dcbench.errors import UserError
 from dcbench.store import Store
@@ -520,13 +521,15 @@ def _caption(board: Board, text: str) -> str:
 # --- the terminal ------------------------------------------------------------------------------
 
 def rich_table(view: View) -> Table:
-    table = Table(title=view.title, caption=view.caption or None, caption_justify="left")
+    # Text, not markup: a variant label such as "gm [precision=bf16]" would be read as a style tag.
+    table = Table(title=Text(view.title), caption=view.caption or None, caption_justify="left")
     for i, column in enumerate(view.columns):
         # In a narrow terminal numbers wrap at spaces rather than being cut short with an ellipsis; the row
         # labels are the last to give way.
-        table.add_column(column, justify="left" if i < view.left else "right", overflow="fold", no_wrap=i == 0)
+        table.add_column(Text(column), justify="left" if i < view.left else "right", overflow="fold",
+                         no_wrap=i == 0)
     for row in view.rows:
-        table.add_row(*row.cells, style="dim" if row.whole else None, end_section=row.ends_group)
+        table.add_row(*map(Text, row.cells), style="dim" if row.whole else None, end_section=row.ends_group)
     return table
 
 

@@ -468,3 +468,14 @@ def test_a_configuration_without_an_added_field_is_named_default():
     new = (1, json.dumps({"lr": 0.1, "precision": "bf16"}))
     assert _variant_names({old, new}) == {old: "precision=default", new: "precision=bf16"}
     assert _variant_names({old}) == {old: ""}
+
+
+def test_terminal_tables_print_variant_labels_as_text_not_markup():
+    from dcbench.leaderboard import View, ViewRow, rich_table
+
+    view = View(key="k", title="gradient_matching [precision=bf16] · digits", columns=["condenser", "[x]"],
+                rows=[ViewRow(["gradient_matching [precision=bf16]", "87.0"])])
+    console = Console(width=200, record=True)
+    console.print(rich_table(view))
+    text = console.export_text()
+    assert text.count("[precision=bf16]") == 2 and "[x]" in text
