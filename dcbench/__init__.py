@@ -17,6 +17,7 @@ from dcbench.architecture import (
     has_batchnorm,
     seeded_init,
 )
+from dcbench.checkpoint import Checkpoint
 from dcbench.condenser import (
     CondensedSet,
     Condenser,
@@ -40,7 +41,7 @@ __version__ = "0.1.0"
 __all__ = [
     "STAGES", "ArchSpec", "Architecture", "InstanceNorm", "Stage", "batchnorm_to_instancenorm",
     "estimate_bn_statistics", "freeze_batchnorm", "has_batchnorm", "seeded_init",
-    "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
+    "Checkpoint", "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
     "SelectionCondenser", "added_field", "check_ipc", "condensed_set_problem",
     "Dataset", "DatasetOptions", "DatasetSpec", "RawData", "Split", "TestSet", "TrainSet",
     "DataError", "UserError", "evaluate_accuracy", "WholeDataRun", "forgetting_counts", "whole_data_run",

@@ -8,6 +8,7 @@ cell returns a store row; only the caller (the driver) writes it.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import torch
 
 from dcbench.architecture import estimate_bn_statistics, has_batchnorm, seeded_init
 from dcbench.artifacts import load_artifact, save_artifact
+from dcbench.checkpoint import Checkpoint
 from dcbench.condenser import check_ipc, condensed_set_problem, config_dict
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
@@ -176,19 +178,21 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
     train = data.train.to(ws.device)
     factory = SynthesisFactory(cell.synth_net, train, ws.device) if row["synth_net"] else None
     condenser = resolved.condenser_cls(resolved.config)
-    start = time.perf_counter()
+    checkpoint = Checkpoint(cache_dir(ws) / "checkpoints" / f"{resolved.key}.pt")
+    resumable = {"checkpoint": checkpoint} if "checkpoint" in inspect.signature(condenser.condense).parameters else {}
     try:
         with PeakMemory(ws.device) as peak, use_cache(cache_dir(ws)):
             condensed = condenser.condense(train, ipc=cell.ipc, generator=generator(cell.seed), device=ws.device,
-                                           model_factory=factory, report=_safe(report))
+                                           model_factory=factory, report=_safe(report), **resumable)
         if problem := condensed_set_problem(condensed, data.train, ipc=cell.ipc,
                                             kind=resolved.condenser_cls.spec.kind):
             raise BadCondensedSet(problem)
     except UserError:
         raise
     except Exception as exc:  # the condenser's failure is a result, recorded so the grid goes on
-        return {**row, "status": "failed", "error": _error_text(exc), "wall_s": time.perf_counter() - start}
-    wall = time.perf_counter() - start
+        checkpoint.clear()  # a rerun computes the cell afresh
+        return {**row, "status": "failed", "error": _error_text(exc), "wall_s": checkpoint.elapsed()}
+    wall = checkpoint.elapsed()  # the stopped attempts' time included
     metadata = {
         **resolved.identity, "key": resolved.key, "condenser_origin": condenser_origin.to_json(),
         "dataset_spec": data.spec.to_json(), "normalisation": {"mean": data.spec.mean, "std": data.spec.std},
@@ -197,6 +201,7 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
     if LR_SCHEDULE in condensed.extras:  # the set carries its own training schedule (dcbench.schedule)
         metadata["learned_schedule"] = True
     artifact_id, _ = save_artifact(condensed, metadata, ws.results)
+    checkpoint.clear()
     return {**row, "status": "done", "artifact": artifact_id, "wall_s": wall, "peak_mem_bytes": peak.bytes,
             "peak_mem_kind": peak.kind, "details": metadata["details"]}
 

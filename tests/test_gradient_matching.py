@@ -215,10 +215,10 @@ def test_paper_schedule():
 
 # --- the method on digits ----------------------------------------------------------------------
 
-def _synth(workspace, condenser, seed=0, synth_net=None, **overrides):
+def _synth(workspace, condenser, seed=0, synth_net=None, report=None, **overrides):
     cell = SynthCell(condenser=condenser, dataset="digits", ipc=1, seed=seed, profile="smoke", synth_net=synth_net,
                      overrides=tuple(sorted(overrides.items())))
-    return run_synth(workspace, cell.resolved())
+    return run_synth(workspace, cell.resolved(), report=report)
 
 
 def _mean_accuracy(workspace, artifact: str, nets: int = 5) -> float:
@@ -263,6 +263,34 @@ def test_precision_is_recorded_and_keyed_only_when_set(workspace):
     assert row["status"] == "done" and row["config"]["precision"] == "bf16"
     assert row["details"]["math"].startswith("bfloat16 autocast")
     assert row["key"] != plain.resolved().key
+
+
+def test_a_stopped_synthesis_resumes_from_its_checkpoint_to_the_same_set(workspace, tmp_path, monkeypatch):
+    """A cell killed part way (here: Ctrl-C after outer iteration 3 of 5) goes on from its last
+    checkpoint when run again and gives the artifact an uninterrupted run gives, on CPU."""
+    import dataclasses
+
+    import dcbench.checkpoint
+
+    monkeypatch.setattr(dcbench.checkpoint, "INTERVAL_S", 0.0)  # save after every outer iteration
+    checkpoints = workspace.results / "cache" / "checkpoints"
+    seen: list[int] = []
+
+    def stop_after_three(step: int, **_: object) -> None:
+        seen.append(step)
+        if step == 3:
+            raise KeyboardInterrupt  # not an Exception: the cell is not recorded, as when killed
+
+    with pytest.raises(KeyboardInterrupt):
+        _synth(workspace, "gm", synth_net="mlp", iterations=5, report=stop_after_three)
+    assert [p.suffix for p in checkpoints.iterdir()] == [".pt"]
+    seen.clear()
+    resumed = _synth(workspace, "gm", synth_net="mlp", iterations=5, report=lambda step, **_: seen.append(step))
+    assert seen == [3, 4, 5]  # iteration 3's report came before its checkpoint was written: it runs again
+    assert resumed["status"] == "done" and not list(checkpoints.iterdir())
+    fresh = _synth(dataclasses.replace(workspace, results=tmp_path / "fresh"), "gm", synth_net="mlp", iterations=5)
+    assert resumed["artifact"] == fresh["artifact"]
+    assert resumed["wall_s"] > 0
 
 
 def test_batchnorm_synthesis_net_runs(workspace):

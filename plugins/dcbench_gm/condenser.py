@@ -76,7 +76,7 @@ class GradientMatching(CondenserBase):
     def profile_defaults(cls, profile) -> dict[str, Any]:
         return {"iterations": profile.iterations}
 
-    def condense(self, train, *, ipc, generator, device, model_factory=None, report=None):
+    def condense(self, train, *, ipc, generator, device, model_factory=None, report=None, checkpoint=None):
         cfg = self.config
         report = report or (lambda *a, **k: None)
         check_ipc(train, ipc)
@@ -95,8 +95,14 @@ class GradientMatching(CondenserBase):
         losses: list[float] = []
         started = time.perf_counter()
         real_seen = 0
+        if state := checkpoint and checkpoint.load():  # a stopped run of this cell: go on from there
+            with torch.no_grad():
+                syn.copy_(state["images"])
+            optimizer.load_state_dict(state["optimizer"])
+            generator.set_state(state["generator"])
+            losses = list(state["losses"])
         with precision_scope(cfg.precision, device) as precision:
-            for k in range(cfg.iterations):
+            for k in range(len(losses), cfg.iterations):
                 net = model_factory(generator)
                 uses_bn = has_batchnorm(net)
                 net_opt = torch.optim.SGD(net.parameters(), lr=cfg.lr_net, momentum=cfg.net_momentum)
@@ -122,6 +128,9 @@ class GradientMatching(CondenserBase):
                 report(k + 1, total=cfg.iterations, loss=losses[-1], images_per_s=real_seen / max(elapsed, 1e-9))
                 if cfg.early_stop and self._converged(losses):
                     break
+                if checkpoint and checkpoint.due() and k + 1 < cfg.iterations:
+                    checkpoint.save({"images": syn.detach().cpu(), "optimizer": optimizer.state_dict(),
+                                     "generator": generator.get_state(), "losses": losses})
         self.details = {
             "steps": steps, "net_epochs": net_epochs, "lr_img": lr_img, "implementation": implementation,
             "math": precision.math,
