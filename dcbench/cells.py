@@ -178,7 +178,8 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
     train = data.train.to(ws.device)
     factory = SynthesisFactory(cell.synth_net, train, ws.device) if row["synth_net"] else None
     condenser = resolved.condenser_cls(resolved.config)
-    checkpoint = Checkpoint(cache_dir(ws) / "checkpoints" / f"{resolved.key}.pt")
+    checkpoint = Checkpoint(cache_dir(ws) / "checkpoints" / f"{resolved.key}.pt",
+                            context={"device": ws.device.type, "versions": versions()})
     resumable = {"checkpoint": checkpoint} if "checkpoint" in inspect.signature(condenser.condense).parameters else {}
     try:
         with PeakMemory(ws.device) as peak, use_cache(cache_dir(ws)):
@@ -188,6 +189,7 @@ def run_synth(ws: Workspace, resolved: ResolvedSynth, *, report: Report | None =
                                             kind=resolved.condenser_cls.spec.kind):
             raise BadCondensedSet(problem)
     except UserError:
+        checkpoint.clear()
         raise
     except Exception as exc:  # the condenser's failure is a result, recorded so the grid goes on
         checkpoint.clear()  # a rerun computes the cell afresh

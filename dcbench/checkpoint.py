@@ -11,47 +11,69 @@ and removed once the cell is recorded, done or failed.
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+FORMAT = 1
+
 #: Seconds between saves: a killed cell loses at most this much work (plus one outer iteration).
 INTERVAL_S = 60.0
 
 
 class Checkpoint:
-    def __init__(self, path: Path, interval_s: float | None = None) -> None:
+    """``context`` names what a state is only valid with (device, versions): a checkpoint written
+    under another context is not resumed from, so a set is never half CPU, half GPU."""
+
+    def __init__(self, path: Path, context: dict[str, Any] | None = None, interval_s: float | None = None) -> None:
         self.path = path
+        self.context = json.loads(json.dumps(context or {}))  # plain types: torch's version is a str subclass
         self.interval_s = INTERVAL_S if interval_s is None else interval_s
         self._started = self._saved = time.perf_counter()
-        self.elapsed_before = 0.0  # seconds the earlier, stopped attempts spent on this cell
-        self.resumed = False
+        self.elapsed_before = 0.0  # seconds the earlier, stopped attempts spent on this cell, to their last save
 
     def load(self) -> dict[str, Any] | None:
-        """The condenser's last saved state, or None when the cell starts fresh."""
+        """The condenser's last saved state, or None when the cell starts fresh (no checkpoint, or one
+        that cannot be read or was written under another context, which is removed)."""
         if not self.path.exists():
             return None
-        saved = torch.load(self.path, map_location="cpu", weights_only=True)
-        self.elapsed_before = float(saved["elapsed_s"])
-        self.resumed = True
-        return saved["state"]
+        try:
+            saved = torch.load(self.path, map_location="cpu", weights_only=True)
+            if saved.get("format") != FORMAT or saved.get("context") != self.context:
+                raise ValueError("written by another format or context")
+            self.elapsed_before = float(saved["elapsed_s"])
+            return saved["state"]
+        except Exception:  # a stale or broken checkpoint costs the work it held, never the cell
+            self.clear()
+            return None
 
     def due(self) -> bool:
         return time.perf_counter() - self._saved >= self.interval_s
 
     def save(self, state: dict[str, Any]) -> None:
-        """Write ``state`` (tensors, numbers, lists, dicts) in place of the previous one."""
+        """Write ``state`` in place of the previous one. It must load with ``torch.load(...,
+        weights_only=True)``: tensors, numbers, strings, lists, dicts (an optimiser's ``state_dict()``,
+        a torch generator's ``get_state()``)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        part = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
-        torch.save({"state": state, "elapsed_s": self.elapsed()}, part)
-        os.replace(part, self.path)  # a kill during the write leaves the previous checkpoint whole
+        fd, part = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save({"format": FORMAT, "context": self.context, "state": state, "elapsed_s": self.elapsed()}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(part, self.path)  # a kill during the write leaves the previous checkpoint whole
+        except BaseException:
+            Path(part).unlink(missing_ok=True)
+            raise
         self._saved = time.perf_counter()
 
     def elapsed(self) -> float:
-        """Seconds spent on this cell so far, the stopped attempts included."""
+        """Seconds spent on this cell so far: this attempt, and the stopped ones up to their last save."""
         return self.elapsed_before + time.perf_counter() - self._started
 
     def clear(self) -> None:

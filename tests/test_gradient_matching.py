@@ -324,3 +324,16 @@ def test_direct_condense_checks_ipc(tmp_path):
     with pytest.raises(UserError, match="--ipc 1000"):
         GradientMatching().condense(data.train, ipc=1000, generator=torch.Generator(), device=torch.device("cpu"),
                                     model_factory=factory)
+
+
+def test_a_checkpoint_from_another_context_or_broken_is_not_resumed(tmp_path):
+    from dcbench.checkpoint import Checkpoint
+
+    path = tmp_path / "cell.pt"
+    Checkpoint(path, context={"device": "cpu"}).save({"images": torch.ones(2), "losses": [1.0]})
+    state = Checkpoint(path, context={"device": "cpu"}).load()
+    assert torch.equal(state["images"], torch.ones(2)) and state["losses"] == [1.0]
+    assert Checkpoint(path, context={"device": "cuda"}).load() is None and not path.exists()  # never half CPU, half GPU
+    path.write_bytes(b"cut short by a power cut")
+    assert Checkpoint(path).load() is None and not path.exists()
+    assert not list(tmp_path.glob(".*.part"))
