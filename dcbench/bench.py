@@ -45,13 +45,16 @@ def variant_label(variant: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in variant.items()) or "as configured"
 
 
+def with_variant(cell: SynthCell, variant: Mapping[str, Any] | None) -> SynthCell:
+    """``cell`` with the Config values of ``variant`` forced."""
+    overrides = dict(cell.overrides) | dict(variant or {})
+    return dataclasses.replace(cell, overrides=tuple(sorted(overrides.items())))
+
+
 def bench_cell(ws: Workspace, cell: SynthCell, *, variant: Mapping[str, Any] | None = None,
                report=None) -> dict[str, Any]:
     """Run ``cell`` with the Config values of ``variant`` forced and time it; returns a benchmarks row."""
-    if variant:
-        overrides = dict(cell.overrides) | dict(variant)
-        cell = dataclasses.replace(cell, overrides=tuple(sorted(overrides.items())))
-    resolved = cell.resolved()
+    resolved = with_variant(cell, variant).resolved()
     stamps: list[float] = []
 
     def clock(step: int, **metrics: Any) -> None:

@@ -271,7 +271,7 @@ def bench(
     Runs cold in a scratch folder (no cached whole-data run). On CPU, peak memory is the process's
     high-water mark: time condensers in separate commands to compare their memory. Ratios compare
     every variant with the first."""
-    from dcbench.bench import bench_cell, implementations, iterative, variant_label, variants
+    from dcbench.bench import bench_cell, implementations, iterative, variant_label, variants, with_variant
     from dcbench.cells import SynthCell, check_inputs
     from dcbench.dataset import DatasetOptions
     from dcbench.store import Store
@@ -298,7 +298,7 @@ def bench(
         choices[name] = values
     settings = variants(choices)
     for setting in settings:  # a typo or a bad value stops here, before anything is timed
-        dataclasses.replace(cell, overrides=tuple(sorted((dict(cell.overrides) | setting).items()))).resolved()
+        with_variant(cell, setting).resolved()
     store = Store(ws.results)
     run_id = store.start_run("bench", sys.argv[1:], ws.device.type, _versions())
     rows = []
