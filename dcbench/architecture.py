@@ -87,8 +87,10 @@ def seeded_init(generator: torch.Generator) -> contextlib.AbstractContextManager
 
 @contextlib.contextmanager
 def _forked_seed(seed: int) -> Iterator[None]:
+    # Nets are built on the CPU. torch.manual_seed would also reseed every CUDA device's global
+    # generator, which fork_rng(devices=[]) does not restore: seed the CPU generator alone.
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         yield
 
 

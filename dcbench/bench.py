@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dcbench.cells import ResolvedSynth, SynthCell, Workspace, run_synth
+from dcbench.runtime import synchronize
 
 
 def iterative(resolved: ResolvedSynth) -> bool:
@@ -58,6 +59,7 @@ def bench_cell(ws: Workspace, cell: SynthCell, *, variant: Mapping[str, Any] | N
     stamps: list[float] = []
 
     def clock(step: int, **metrics: Any) -> None:
+        synchronize(ws.device)
         stamps.append(time.perf_counter())
         if report is not None:
             report(step, **metrics)

@@ -27,7 +27,7 @@ from dcbench.errors import UserError
 from dcbench.protocol import Recipe, evaluate_accuracy, train_network
 from dcbench.reference import use_cache, whole_data_run
 from dcbench.registry import get_registry
-from dcbench.runtime import PeakMemory, derive_seed, device_name, digest, generator, versions
+from dcbench.runtime import PeakMemory, derive_seed, device_name, digest, generator, synchronize, versions
 from dcbench.schedule import LR_SCHEDULE, LearnedSchedule, train_with_schedule
 
 Report = Callable[..., None]
@@ -327,6 +327,7 @@ def run_eval(ws: Workspace, cell: EvalCell, *, report: Report | None = None) -> 
                 accuracy, train_s = run.test_accuracy, run.wall_s
             else:
                 net = _train_on_set(arch, spec, artifact.condensed, recipe, cell, ws.device, safe)
+                synchronize(ws.device)
                 train_s = time.perf_counter() - start
                 accuracy = evaluate_accuracy(net, data.test.to(ws.device))
     except UserError:

@@ -169,7 +169,8 @@ def _checksum(tensors: dict[str, torch.Tensor]) -> str:
     sha = hashlib.sha256()
     for name in sorted(tensors):
         sha.update(name.encode())
-        sha.update(tensors[name].contiguous().view(torch.uint8).numpy().tobytes())
+        # reshape: a 0-d tensor (BatchNorm's num_batches_tracked) cannot be viewed as bytes
+        sha.update(tensors[name].contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return sha.hexdigest()
 
 

@@ -29,10 +29,11 @@ def _files(root):
     return sorted((root / "whole_data").glob("*.safetensors"))
 
 
-def test_a_run_is_cached_and_reloaded_identically(digits, tmp_path):
+@pytest.mark.parametrize("net", ["convnet", "convnet_bn"])  # BatchNorm: a 0-d buffer (num_batches_tracked)
+def test_a_run_is_cached_and_reloaded_identically(digits, tmp_path, net):
     with use_cache(tmp_path / "cache"):
-        first = _run(digits)
-        again = _run(digits)
+        first = _run(digits, net=net)
+        again = _run(digits, net=net)
     assert not first.cached and again.cached and again.key == first.key
     assert torch.equal(first.correct, again.correct) and first.correct.shape == (1, len(digits.train))
     for (name, a), b in zip(first.model.state_dict().items(), again.model.state_dict().values(), strict=True):

@@ -88,7 +88,7 @@ def fit(model: str, in_chans: int, img_size: int) -> Fit:
     first_problem = None
     for extra in ADJUSTMENTS:
         with torch.random.fork_rng(devices=[]):  # the probe must not move the caller's RNG state
-            torch.manual_seed(PROBE_SEED)
+            torch.default_generator.manual_seed(PROBE_SEED)  # not torch.manual_seed: it reseeds CUDA too
             try:
                 net = create(model, in_chans=in_chans, num_classes=PROBE_CLASSES, img_size=img_size, **extra)
             except Exception as exc:  # noqa: BLE001 - a model that cannot be built for this input

@@ -8,12 +8,17 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 PY=${PY:-python3}
-rm -rf .whl && mkdir -p .whl .gpudata
+mkdir -p .whl .gpudata
+# Rebuilt every time: run.sh runs the wheel, not the checkout, so a stale one would test old code.
+# STAMP names the commit it was built from (and whether the tree had changes); run.sh prints it.
+rm -f .whl/dcbench-*.whl
 $PY -m pip wheel -q --no-deps --no-build-isolation -w .whl .
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!.whl' ':!.gpudata' || echo +changes)" > .whl/STAMP
 # sqlite-utils and the two of its needs the GPU image does not hold (it has click, tabulate,
-# python-dateutil and pluggy); the versions the CPU machines test with.
-$PY -m pip download -q --no-deps --only-binary=:all: -d .whl \
-    sqlite-utils==4.2.1 sqlite-fts4==1.0.3 click-default-group==1.2.4
+# python-dateutil and pluggy); the versions the CPU machines test with. Kept once fetched.
+ls .whl/sqlite_utils-*.whl .whl/sqlite_fts4-*.whl .whl/click_default_group-*.whl >/dev/null 2>&1 \
+    || $PY -m pip download -q --no-deps --only-binary=:all: -d .whl \
+        sqlite-utils==4.2.1 sqlite-fts4==1.0.3 click-default-group==1.2.4
 cp /usr/share/datasets/fashion-mnist/*.gz .gpudata/ 2>/dev/null \
     || echo "no /usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist, or run.sh can only use digits" >&2
 du -sh .whl .gpudata

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run on the lent GPU machine (see prepare.sh): the checks only a GPU can make, sized for one
-# device call. The phases' limits add up to 9.5 minutes (3 × BENCH_S + GRID_S + 2 × 20 s for the
-# leaderboard) plus installation, under the call's 10. The results store lives in the ignored
+# device call (timeout_s 600). The phases' limits add up to 9 minutes (3 × BENCH_S + GRID_S + 2 × 20 s
+# for the leaderboard), which leaves a minute for installation, the import check and the tarball. The results store lives in the ignored
 # folder .gpurun/, which a warm machine keeps between calls, so calling again resumes the grid: cells
 # already stored are not run again, and a gradient-matching synthesis stopped at the limit goes on
 # from its checkpoint (saved once a minute).
@@ -9,10 +9,10 @@
 # written also when a phase stops at its limit.
 #
 # Environment (defaults are the real run; a CPU rehearsal sets DEVICE=cpu PROFILE=smoke DATASET=digits):
-#   DEVICE=cuda  PROFILE=paper  DATASET=fashion_mnist  RUNS=2  BENCH_S=100  GRID_S=230  PY=python3
+#   DEVICE=cuda  PROFILE=paper  DATASET=fashion_mnist  RUNS=2  BENCH_S=90  GRID_S=230  PY=python3
 set -uo pipefail
 DEVICE=${DEVICE:-cuda} PROFILE=${PROFILE:-paper} DATASET=${DATASET:-fashion_mnist} RUNS=${RUNS:-2}
-BENCH_S=${BENCH_S:-100} GRID_S=${GRID_S:-230} PY=${PY:-python3}
+BENCH_S=${BENCH_S:-90} GRID_S=${GRID_S:-230} PY=${PY:-python3}
 OUT=${OUT:-$PWD/.gpurun/out}
 mkdir -p "$OUT" .gpurun
 
@@ -34,7 +34,11 @@ main() {
     fi
 
     echo "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo no GPU)"
-    $PY -P -c 'import torch, dcbench; print("torch", torch.__version__, "dcbench", dcbench.__version__, dcbench.__file__, "cuda", torch.cuda.is_available())'
+    echo "wheel built from $(cat .whl/STAMP 2>/dev/null || echo 'an unknown commit (no .whl/STAMP)')"
+    # Every dependency imported up front: a missing one is one line here, not a failure per phase.
+    timeout 60 $PY -P -c 'import torch, torchvision, dcbench, dcbench.cli, sqlite_utils, typer, rich, timm, yaml, safetensors, sklearn, scipy
+print("torch", torch.__version__, "dcbench", dcbench.__version__, dcbench.__file__, "cuda", torch.cuda.is_available())' \
+        || return 2
 
     # 1. Gradient matching's implementations per outer iteration, in one process each (the target:
     #    batched >= 3x loop on a GPU). 1 ipc is the real-gradient-heavy case, 10 ipc the paper's table.
@@ -55,5 +59,6 @@ main() {
 }
 
 main 2>&1 | tee "$OUT/run.log"
-tar -czf "$OUT/results.tar.gz" -C .gpurun $(cd .gpurun && ls -d results leaderboard 2>/dev/null)
+kept=$(cd .gpurun && ls -d results leaderboard 2>/dev/null)
+[ -n "$kept" ] && tar -czf "$OUT/results.tar.gz" -C .gpurun $kept
 echo "== done $(date -u +%FT%TZ)" | tee -a "$OUT/run.log"
