@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Run on the lent GPU machine (see prepare.sh): the checks only a GPU can make, sized for one
 # device call (timeout_s 600). The phases' limits add up to 9 minutes (3 × BENCH_S + GRID_S + 2 × 20 s
-# for the leaderboard), which leaves a minute for installation, the import check and the tarball. The results store lives in the ignored
-# folder .gpurun/, which a warm machine keeps between calls, so calling again resumes the grid: cells
-# already stored are not run again, and a gradient-matching synthesis stopped at the limit goes on
-# from its checkpoint (saved once a minute).
+# for the leaderboard), which leaves a minute for installation, the import check and the tarball.
+# The results store lives in the ignored folder .gpurun/, which a warm machine keeps between calls,
+# so calling again resumes the grid: cells already stored are not run again, and a gradient-matching
+# synthesis stopped at the limit goes on from its checkpoint (saved once a minute).
 # What comes back under $OUT: run.log, and results.tar.gz (the store and the published leaderboard),
 # written also when a phase stops at its limit.
 #
