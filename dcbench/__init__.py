@@ -1,6 +1,7 @@
 """dcbench: a benchmark suite for dataset condensation.
 
-The public API that plugins (built-in or third-party) use is re-exported here.
+Everything public is re-exported here: :class:`Bench` and the records it returns (docs/api.md),
+and the contracts and helpers that plugins, built-in or third-party, use (docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from dcbench.architecture import (
     has_batchnorm,
     seeded_init,
 )
+
+# The application layer last: it builds on everything above.
+from dcbench.bench import Bench  # noqa: E402
 from dcbench.checkpoint import Checkpoint
+from dcbench.classification import Classification  # noqa: E402
 from dcbench.condenser import (
     CondensedSet,
     Condenser,
@@ -31,12 +36,16 @@ from dcbench.condenser import (
     condensed_set_problem,
 )
 from dcbench.dataset import Dataset, DatasetOptions, DatasetSpec, RawData, Split, TestSet, TrainSet
-from dcbench.errors import DataError, UserError
+from dcbench.errors import ArtifactError, DataError, RegistryError, StoreError, UserError
+from dcbench.grid.plan import Skip  # noqa: E402
+from dcbench.grid.result import GridResult  # noqa: E402
+from dcbench.leaderboard import Entry, Leaderboard  # noqa: E402
 from dcbench.protocol import evaluate_accuracy
+from dcbench.publish import Published  # noqa: E402
+from dcbench.records import WHOLE, Benchmark, Condensation, Evaluation, Run  # noqa: E402
 from dcbench.reference import WholeDataRun, forgetting_counts, whole_data_run
 from dcbench.schedule import LearnedSchedule, train_with_schedule, xavier_init
-
-__version__ = "0.1.0"
+from dcbench.version import __version__
 
 __all__ = [
     "STAGES", "ArchSpec", "Architecture", "InstanceNorm", "Stage", "batchnorm_to_instancenorm",
@@ -44,6 +53,9 @@ __all__ = [
     "Checkpoint", "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
     "SelectionCondenser", "added_field", "check_ipc", "condensed_set_problem",
     "Dataset", "DatasetOptions", "DatasetSpec", "RawData", "Split", "TestSet", "TrainSet",
-    "DataError", "UserError", "evaluate_accuracy", "WholeDataRun", "forgetting_counts", "whole_data_run",
+    "ArtifactError", "DataError", "RegistryError", "StoreError", "UserError",
+    "evaluate_accuracy", "WholeDataRun", "forgetting_counts", "whole_data_run",
     "LearnedSchedule", "train_with_schedule", "xavier_init", "__version__",
+    "Bench", "Benchmark", "Classification", "Condensation", "Entry", "Evaluation", "GridResult", "Leaderboard",
+    "Published", "Run", "Skip", "WHOLE",
 ]

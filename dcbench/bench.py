@@ -1,82 +1,355 @@
-"""Timing a condenser without evaluating it: seconds per outer iteration, total, peak memory, device.
+"""The application layer: :class:`Bench`, which the CLI, the grid and notebooks share.
 
-For iterative condensers (a Config with ``iterations``) the condenser's own ``report(step, …)``
-calls, one per outer iteration, are the clock: the time between consecutive reports is one
-iteration, and the first is left out as warm-up (allocator, caches, lazy initialisation).
-Selection methods are timed as a whole. Variants of one condenser (its implementations, or any
-Config values) are timed in the same process on the same data, so their ratio compares like with
-like.
-
-A benchmark runs cold, in a scratch results folder: a cached whole-data run would otherwise make
-herding look free, and benchmarks keep only their timings.
+Every command of the CLI is one call here, with the same names and defaults, so what a command
+does a notebook can do too. Calls return typed, frozen records (:mod:`dcbench.records`); a call
+whose result is stored returns the stored record without computing it; a user's mistake raises a
+:class:`dcbench.UserError` (the CLI prints its message as one line and exits with 2) before any
+run is recorded. Bench is the store's only writer, through :mod:`dcbench.recorder`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import statistics
-import tempfile
-import time
-import uuid
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from dcbench.cells import ResolvedSynth, SynthCell, Workspace, run_synth
-from dcbench.runtime import synchronize
+from dcbench.artifacts import Artifact, load_artifact
+from dcbench.cells import SynthCell, Workspace, check_inputs
+from dcbench.data import load_dataset
+from dcbench.dataset import DatasetOptions, default_data_root
+from dcbench.errors import UserError
+from dcbench.events import Ended, Finished, Planned, Progressed, Reused, Started, Subscriber, metrics_text
+from dcbench.grid.plan import GridRequest, expand
+from dcbench.grid.result import GridResult
+from dcbench.grid.scheduler import Runner, Scheduler, artifact_unlocks
+from dcbench.leaderboard import Leaderboard, open_leaderboard
+from dcbench.recorder import Recorder, RunLog
+from dcbench.records import Benchmark, Condensation, Evaluation
+from dcbench.registry import get_registry
+from dcbench.runner import RUNNERS
+from dcbench.runtime import resolve_device
+from dcbench.store import Store
+from dcbench.tasks import Task, WorkerSpec, eval_tasks, synth_task, whole_tasks
+from dcbench.timing import implementations, iterative, time_cell, variant_label, variants, with_variant
 
+#: Where results go when neither ``results=`` nor $DCBENCH_RESULTS says.
+DEFAULT_RESULTS = Path("dcbench-results")
 
-def iterative(resolved: ResolvedSynth) -> bool:
-    return "iterations" in {f.name for f in dataclasses.fields(resolved.condenser_cls.Config)}
-
-
-def implementations(resolved: ResolvedSynth) -> tuple[str, ...]:
-    """The implementations a condenser offers (its Config's ``implementation`` choices)."""
-    return tuple(getattr(resolved.condenser_cls, "implementations", ()))
-
-
-def variants(choices: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """Every combination of the given values of Config fields, in the order given: the settings
-    one ``bench`` run times against the first."""
-    names = list(choices)
-    return [dict(zip(names, values, strict=True)) for values in itertools.product(*choices.values())]
-
-
-def variant_label(variant: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in variant.items()) or "as configured"
-
-
-def with_variant(cell: SynthCell, variant: Mapping[str, Any] | None) -> SynthCell:
-    """``cell`` with the Config values of ``variant`` forced."""
-    overrides = dict(cell.overrides) | dict(variant or {})
-    return dataclasses.replace(cell, overrides=tuple(sorted(overrides.items())))
+Selector = str | Sequence[str]
 
 
-def bench_cell(ws: Workspace, cell: SynthCell, *, variant: Mapping[str, Any] | None = None,
-               report=None) -> dict[str, Any]:
-    """Run ``cell`` with the Config values of ``variant`` forced and time it; returns a benchmarks row."""
-    resolved = with_variant(cell, variant).resolved()
-    stamps: list[float] = []
+class Bench:
+    """One results folder, data root and device, and everything dcbench does with them.
 
-    def clock(step: int, **metrics: Any) -> None:
-        synchronize(ws.device)
-        stamps.append(time.perf_counter())
-        if report is not None:
-            report(step, **metrics)
+    ``results``: the results folder (None: ``$DCBENCH_RESULTS``, else ``./dcbench-results``);
+    ``data_root``: the data sets (None: ``$DCBENCH_DATA``, else ``~/.cache/dcbench/data``);
+    ``device``: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; ``profile``: the
+    protocol profile of calls that do not name one; ``download``: fetch missing data sets;
+    ``on_event``: called with every event (:mod:`dcbench.events`) of the cells that run, e.g. to
+    show progress; ``argv``: the command line to record with each run (None: the Python call).
+    """
 
-    with tempfile.TemporaryDirectory(prefix="dcbench-bench-") as scratch:
-        row = run_synth(dataclasses.replace(ws, results=Path(scratch)), resolved, report=clock)
-    deltas = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    per_iteration = statistics.median(deltas) if deltas and iterative(resolved) else None
-    details = row.get("details") or {}
-    return {
-        "key": uuid.uuid4().hex[:24], "status": row["status"], "error": row.get("error"),
-        "condenser": row["condenser"], "condenser_version": row["condenser_version"], "config": row["config"],
-        "profile": row["profile"], "dataset": row["dataset"], "dataset_version": row["dataset_version"],
-        "dataset_options": row["dataset_options"], "synth_net": row["synth_net"], "ipc": row["ipc"],
-        "seed": row["seed"], "implementation": details.get("implementation") or (variant or {}).get("implementation"),
-        "iterations": len(stamps) if per_iteration is not None else None,
-        "seconds_per_iteration": per_iteration, "wall_s": row.get("wall_s"),
-        "peak_mem_bytes": row.get("peak_mem_bytes"), "peak_mem_kind": row.get("peak_mem_kind"),
-        "device": row["device"], "device_name": row["device_name"], "versions": row["versions"],
-    }
+    def __init__(self, results: str | Path | None = None, data_root: str | Path | None = None,
+                 device: str = "auto", profile: str = "smoke", *, download: bool = False,
+                 on_event: Subscriber | None = None, argv: Sequence[str] | None = None) -> None:
+        self.results = Path(results or os.environ.get("DCBENCH_RESULTS") or DEFAULT_RESULTS).expanduser().resolve()
+        self.data_root = Path(data_root or default_data_root()).expanduser().resolve()
+        self.device = device
+        self.profile = profile
+        self.download = download
+        self.on_event = on_event
+        self.argv = list(argv) if argv is not None else None
+
+    # --- names ---------------------------------------------------------------------------------
+
+    def select(self, kind: str, selector: Selector) -> list[str]:
+        """Expand a selector (``all``, comma lists, globs, ``@suites``, ``timm:`` names, or a list of
+        them) into the canonical names of ``kind``: condenser, architecture or dataset."""
+        return get_registry().select(kind, _selector(selector))
+
+    # --- one condensed set ---------------------------------------------------------------------
+
+    def synthesize(self, condenser: str, *, dataset: str = "digits", ipc: int = 1, seed: int = 0,
+                   synth: str | None = None, overrides: Mapping[str, Any] | None = None, profile: str | None = None,
+                   size: int | None = None, channels: int | None = None, rerun: bool = False) -> Condensation:
+        """Condense ``dataset`` into ``ipc`` images per class; returns the condensation record, whose
+        ``artifact`` is the set's id. A set already stored is returned as stored (``rerun`` makes it again)."""
+        argv = self._argv("synthesize", locals())
+        cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
+                         synth_net=synth, options=DatasetOptions(size=size, channels=channels),
+                         overrides=_overrides(overrides))
+        bound = cell.bind()
+        task = synth_task(bound)
+        with self._store() as store:
+            queue = Scheduler(store, self.results, rerun="all" if rerun else "failed")
+            queue.admit([task])
+            if task.key in queue.stored:
+                self._emit(Reused(queue.stored[task.key]))
+                return queue.stored[task.key]
+            ws = self._workspace()
+            check_inputs(ws, bound)  # user errors surface before any run is recorded
+            log = self._execute(store, queue, "synth", ws.device.type, argv)
+        return log.written[task.key]
+
+    # --- evaluation ------------------------------------------------------------------------------
+
+    def evaluate(self, artifact: str, *, cls: Selector = "convnet", evals: int | None = None, seed: int = 0,
+                 profile: str | None = None) -> list[Evaluation]:
+        """Train ``evals`` fresh nets (default: the profile's) of each ``cls`` network on a condensed set
+        (id, unique 6+ digit prefix, or file) and test them; under its learned schedule too, when the set
+        has one. ``profile``: whose classification budgets (default: the set's). One record per net, in
+        the order network, schedule, net; nets already stored are not trained again."""
+        argv = self._argv("evaluate", locals())
+        nets = self.select("architecture", cls)
+        loaded = load_artifact(artifact, self.results)
+        meta = loaded.metadata
+        profile = profile or meta["profile"]
+        n = _count(evals, get_registry().profile(profile).evals, "--evals")
+        tasks = eval_tasks(loaded.id, meta, nets, n, base_seed=seed, profile=profile)
+        self._check_data(meta["dataset"], DatasetOptions(**meta["options"]))
+        return self._evaluations(tasks, argv)
+
+    def evaluate_whole(self, *, dataset: str, cls: Selector = "convnet", evals: int | None = None, seed: int = 0,
+                       profile: str | None = None, size: int | None = None,
+                       channels: int | None = None) -> list[Evaluation]:
+        """Train ``cls`` networks on the whole training split of ``dataset`` (the "whole dataset"
+        reference: the whole-data runs of seeds ``seed`` … ``seed + evals - 1``) and test them."""
+        argv = self._argv("evaluate_whole", locals())
+        nets = self.select("architecture", cls)
+        profile = profile or self.profile
+        n = _count(evals, get_registry().profile(profile).evals, "--evals")
+        options = DatasetOptions(size=size, channels=channels)
+        tasks = whole_tasks(dataset, options, nets, n, base_seed=seed, profile=profile)
+        self._check_data(dataset, options)
+        return self._evaluations(tasks, argv)
+
+    def _evaluations(self, tasks: list[Task], argv: list[str]) -> list[Evaluation]:
+        with self._store() as store:
+            queue = Scheduler(store, self.results, rerun="failed")
+            queue.admit(tasks)
+            written: dict[str, Any] = {}
+            if not queue.finished:
+                written = self._execute(store, queue, "eval", self._workspace().device.type, argv).written
+        for record in queue.stored.values():
+            self._emit(Reused(record))
+        return [written.get(task.key) or queue.stored[task.key] for task in tasks]
+
+    # --- grids -----------------------------------------------------------------------------------
+
+    def grid(self, condenser: Selector = "all", *, synth: Selector = "convnet", cls: Selector = "convnet",
+             dataset: Selector = "digits", ipc: int | str | Iterable[int] = 1, runs: int | None = None,
+             evals: int | None = None, seed: int = 0, profile: str | None = None,
+             overrides: Mapping[str, Any] | None = None, whole: bool = False, rerun: str = "missing",
+             dry_run: bool = False, runner: str = "ray", ray_address: str | None = None,
+             gpus_per_cell: float | None = None, cpus_per_cell: float = 1.0, ray_cpus: int | None = None,
+             ray_gpus: int | None = None, size: int | None = None, channels: int | None = None) -> GridResult:
+        """Run a grid: condensers × synthesis nets × classification nets × data sets × ipc × runs.
+
+        Only cells missing from the store are computed (``rerun``: ``missing``, ``failed``, ``all``).
+        Pairs that cannot work, plugins that fail to load and selector parts that name nothing are
+        left out with their reasons (``GridResult.skipped``) and the rest runs; ``typo_error()`` is
+        the user error the typos amount to. ``runner``: ``ray`` (Ray Tune on a private Ray, or the
+        cluster at ``ray_address``) or ``local`` (this process)."""
+        argv = self._argv("grid", locals())
+        if runner not in RUNNERS:
+            raise UserError(f"--runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
+        if runner == "local":
+            resolve_device(self.device)  # under Ray, each worker resolves it where the cell runs
+        request = GridRequest(condensers=_selector(condenser), datasets=_selector(dataset), synth=_selector(synth),
+                              cls=_selector(cls), ipcs=_ipcs(ipc), seed=seed, profile=profile or self.profile,
+                              runs=runs, evals=evals, options=DatasetOptions(size=size, channels=channels),
+                              overrides=_overrides(overrides), whole=whole)
+        plan = expand(request, data_root=self.data_root, download=self.download)
+        per_set = lambda task: len(plan.cls_nets[task.skeleton.dataset]) * plan.evals  # noqa: E731
+        with self._store() as store:
+            queue = Scheduler(store, self.results, rerun=rerun,
+                              unlocks=artifact_unlocks(self.results, plan.cls_nets, plan.evals), estimate=per_set)
+            queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes)
+            planned = queue.to_compute
+            self._emit(Planned(plan, planned, queue.counts["stored"]))
+            log = None
+            if not dry_run and not queue.finished:
+                chosen = self._runner(runner, ray_address, cpus_per_cell, gpus_per_cell, ray_cpus, ray_gpus)
+                log = self._execute(store, queue, "grid", None, argv, runner=chosen, first=plan.unloadable,
+                                    log_dir=self.results / "logs")
+        records = [log.written[key] for key in queue.records] if log else []
+        return GridResult(
+            run_id=log.id if log else None, done=tuple(r for r in records if r.done),
+            failed=tuple(r for r in records if not r.done), skipped=tuple(plan.skipped),
+            stored=queue.counts["stored"], kept_failed=queue.counts["kept failed"], blocked=queue.counts["blocked"],
+            to_compute=planned, profile=plan.profile, datasets=tuple(plan.datasets), ipcs=tuple(plan.ipcs))
+
+    def _runner(self, name: str, address, cpus_per_cell, gpus_per_cell, ray_cpus, ray_gpus) -> Runner:
+        worker = WorkerSpec(results=str(self.results), data_root=str(self.data_root), device=self.device,
+                            registry=os.environ.get("DCBENCH_REGISTRY"))
+        if name == "local":
+            from dcbench.runner.local import LocalRunner
+
+            return LocalRunner(worker)
+        try:
+            from dcbench.runner.ray import RayOptions, RayRunner
+        except ModuleNotFoundError as exc:
+            if exc.name != "ray":
+                raise
+            raise UserError("Ray is not installed here: use --runner local, or pip install 'ray[tune]'") from None
+        return RayRunner(RayOptions(address=address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
+                                    num_cpus=ray_cpus, num_gpus=ray_gpus), worker)
+
+    # --- timing ----------------------------------------------------------------------------------
+
+    def benchmark(self, condenser: str, *, synth: str | None = None, dataset: str = "digits", ipc: int = 1,
+                  iterations: int = 4, compare: bool = False,
+                  vary: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] = (), seed: int = 0,
+                  profile: str | None = None, overrides: Mapping[str, Any] | None = None, size: int | None = None,
+                  channels: int | None = None) -> list[Benchmark]:
+        """Time a condenser without evaluating it, cold, in a scratch folder: seconds per outer iteration
+        (``iterations`` of them, the first a warm-up) or in total, and peak memory. ``compare`` times
+        every implementation it offers, ``vary`` every combination of the given hyperparameter values,
+        all in this process on the same data; one record per variant, in order."""
+        argv = self._argv("benchmark", locals())
+        cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
+                         synth_net=synth, options=DatasetOptions(size=size, channels=channels))
+        forced = dict(_overrides(overrides))
+        if iterative(cell.bind()):
+            forced.setdefault("iterations", iterations)
+        cell = with_variant(cell, forced)
+        bound = cell.bind()
+        ws = self._workspace()
+        check_inputs(ws, bound)
+        choices: dict[str, list[Any]] = {}
+        if compare:
+            if not implementations(bound):
+                raise UserError(f"{bound.condenser.name} has only one implementation; drop --compare")
+            choices["implementation"] = list(implementations(bound))
+        for name, values in (vary.items() if isinstance(vary, Mapping) else vary):
+            if name in choices:
+                raise UserError(f"--vary {name}: given twice (or with --compare, which varies implementation); "
+                                "list every value once: --vary key=value1,value2")
+            choices[name] = list(values)
+        settings = variants(choices)
+        for setting in settings:  # a typo or a bad value stops here, before anything is timed
+            with_variant(cell, setting).bind()
+        timed = []
+        with self._store() as store, Recorder(store).run("bench", argv, ws.device.type) as log:
+            try:
+                for i, setting in enumerate(settings):
+                    label = f"{bound.condenser.name} {variant_label(setting) if setting else ''}".strip()
+                    self._emit(Started(label, label))
+                    record = log.record(time_cell(ws, cell, variant=setting, report=self._reporter(label)))
+                    timed.append(record)
+                    failed = sum(not r.done for r in timed)
+                    self._emit(Finished(label, label, "bench", record, {}, i + 1 - failed, failed, len(settings)))
+            finally:
+                self._emit(Ended())
+        return timed
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def leaderboard(self, *, dataset: str | None = None, ipc: int | None = None,
+                    profile: str | None = None) -> Leaderboard:
+        """The leaderboard of everything stored (or of one data set, ipc, profile): a user error when it
+        has no entry."""
+        return open_leaderboard(self.results, dataset=dataset, ipc=ipc, profile=profile)
+
+    def publish(self, out: str | Path, *, dataset: str | None = None, ipc: int | None = None,
+                profile: str | None = None):
+        """Write the leaderboard as files into ``out``: README.md, index.html, results.csv and .json,
+        image grids of the condensed sets and plots. Replaces only the files an earlier publish wrote."""
+        from dcbench.publish import publish
+
+        board = self.leaderboard(dataset=dataset, ipc=ipc, profile=profile)
+        return publish(board, Path(out), self.results, {"dataset": dataset, "ipc": ipc, "profile": profile})
+
+    def artifact(self, ref: str | Path) -> Artifact:
+        """A stored condensed set by id, unique 6+ digit prefix, or file; checked against its checksum."""
+        return load_artifact(ref, self.results)
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _store(self) -> Iterator[Store]:
+        store = Store(self.results)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _workspace(self) -> Workspace:
+        return Workspace(results=self.results, data_root=self.data_root, device=resolve_device(self.device),
+                         download=self.download)
+
+    def _check_data(self, dataset: str, options: DatasetOptions) -> None:
+        load_dataset(dataset, options, root=self.data_root, download=self.download)
+
+    def _emit(self, event) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _reporter(self, label: str):
+        """Progress of a timed variant as events, for the same display as cells."""
+        def report(step: int, **metrics: Any) -> None:
+            total = metrics.pop("total", None)
+            self._emit(Progressed(label, label, step, total, metrics_text(metrics)))
+
+        return report
+
+    def _execute(self, store: Store, queue: Scheduler, command: str, device: str | None, argv: list[str], *,
+                 runner: Runner | None = None, first: Sequence[Any] = (), log_dir: Path | None = None) -> RunLog:
+        """Run every ready cell of ``queue`` with ``runner`` (default: in this process) as one recorded run."""
+        if runner is None:
+            from dcbench.runner.local import LocalRunner
+
+            runner = LocalRunner(WorkerSpec(results=str(self.results), data_root=str(self.data_root),
+                                            device=self.device, registry=os.environ.get("DCBENCH_REGISTRY")))
+        with runner, Recorder(store).run(command, argv, device or runner.description, log_dir=log_dir) as log:
+            for record in first:
+                log.record(record)
+            queue.subscribe(log)
+            if self.on_event is not None:
+                queue.subscribe(self.on_event)
+            try:
+                runner.run(queue)
+            finally:
+                self._emit(Ended())
+        return log
+
+    def _argv(self, method: str, arguments: dict[str, Any]) -> list[str]:
+        """What a run records as its command line: the CLI's, or the Python call that made it
+        (``arguments``: the method's ``locals()`` on entry)."""
+        if self.argv is not None:
+            return self.argv
+        given = [f"{k}={v!r}" for k, v in arguments.items() if k != "self" and v not in (None, (), [], {})]
+        return [f"Bench.{method}", *given]
+
+
+def _selector(value: Selector) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
+def _overrides(overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> tuple[tuple[str, Any], ...]:
+    items = overrides.items() if isinstance(overrides, Mapping) else (overrides or ())
+    return tuple(sorted(dict(items).items()))
+
+
+def _ipcs(value: int | str | Iterable[int]) -> tuple[int, ...]:
+    """Images per class as an int, a list, or the CLI's comma list ("1,10,50"); duplicates dropped."""
+    if isinstance(value, int):
+        parts: list[Any] = [value]
+    elif isinstance(value, str):
+        parts = [p.strip() for p in value.split(",")]
+        if not all(p.lstrip("-").isdigit() for p in parts):
+            raise UserError(f"--ipc takes whole numbers separated by commas, got '{value}'")
+    else:
+        parts = list(value)
+    if not parts:
+        raise UserError("--ipc needs at least one value")
+    return tuple(dict.fromkeys(int(p) for p in parts))
+
+
+def _count(value: int | None, default: int, option: str) -> int:
+    if value is None:
+        return default
+    if value < 1:
+        raise UserError(f"{option} must be at least 1, got {value}")
+    return value

@@ -1,12 +1,12 @@
-"""Leaderboards from the results store: aggregation, the two table shapes, terminal tables.
+"""Leaderboards from the results store: aggregation into entries, and the two table shapes.
 
 A leaderboard entry is one cell of the grid (profile, data set and its serving options, ipc,
 condenser configuration, schedule, synthesis net, classification net) and holds the mean and the
 population standard deviation of the test accuracies of every classification net trained for it
 (n). Nothing that changes what a number means is ever averaged together: profiles, serving
-options, schedules and condenser configurations each get their own entries. The renderers (here
-for the terminal, in :mod:`dcbench.publish` for files) only format the :class:`View` objects built
-here, so every output shows the same numbers.
+options, schedules and condenser configurations each get their own entries. The renderers (the
+CLI's for the terminal, :mod:`dcbench.publish` for files) only format the :class:`View` objects
+built here, so every output shows the same numbers.
 """
 
 from __future__ import annotations
@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from rich.table import Table
-from rich.text import Text
-
 from dcbench.errors import UserError
+from dcbench.records import WHOLE
 from dcbench.store import Store
 
-WHOLE = "whole_data"
 # The paper's headline numbers (its Table 1) synthesise and classify with ConvNet.
 PAPER_NET = "convnet"
 MEMORY_KINDS = {"process_max_rss": "CPU RSS", "cuda_max_allocated": "CUDA"}
@@ -150,6 +147,9 @@ class Provenance:
 
 @dataclass(frozen=True)
 class Entry:
+    """One leaderboard cell: a method's score with one synthesis and one classification network.
+    The one record later features add fields to."""
+
     setting: Setting
     method: Method
     synth_net: str | None
@@ -190,7 +190,7 @@ class Cost:
 
 
 @dataclass
-class Board:
+class Leaderboard:
     """Every entry of a filtered store with the cost and first artifact of each synthesis."""
 
     entries: list[Entry]
@@ -315,8 +315,8 @@ def _variant_names(configs: set[tuple[int, str | None]]) -> dict[tuple[int, str 
     return names
 
 
-def load_board(store: Store, *, dataset: str | None = None, ipc: int | None = None,
-               profile: str | None = None) -> Board:
+def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | None = None,
+               profile: str | None = None) -> "Leaderboard":
     where, args = _filters("e.", dataset, ipc, profile, whole=True)
     evaluations = list(store.db.query(f"{_EVALUATIONS} WHERE {where}", args))
     configs: dict[tuple, set] = defaultdict(set)
@@ -362,15 +362,15 @@ def load_board(store: Store, *, dataset: str | None = None, ipc: int | None = No
         first = min(rows, key=lambda r: (r["seed"], r["finished_at"] or 0.0))
         if first["artifact"]:
             artifacts[key] = first["artifact"]
-    return Board(entries, costs, artifacts, provenances)
+    return Leaderboard(entries, costs, artifacts, provenances)
 
 
-def open_board(results: Path, *, dataset: str | None = None, ipc: int | None = None,
-               profile: str | None = None) -> Board:
-    """The board of a results folder, or a user error when it has nothing to show."""
+def open_leaderboard(results: Path, *, dataset: str | None = None, ipc: int | None = None,
+                     profile: str | None = None) -> Leaderboard:
+    """The leaderboard of a results folder, or a user error when it has nothing to show."""
     store = Store(results, create=False)
     try:
-        board = load_board(store, dataset=dataset, ipc=ipc, profile=profile)
+        board = load_leaderboard(store, dataset=dataset, ipc=ipc, profile=profile)
     finally:
         store.close()
     if not board.entries:
@@ -380,12 +380,6 @@ def open_board(results: Path, *, dataset: str | None = None, ipc: int | None = N
                         "evaluate condensed sets first (`dcbench synth --cls NETS`, `dcbench eval`)"
                         + (" or drop the filters" if asked else ""))
     return board
-
-
-def aggregate(store: Store, *, dataset: str | None = None, ipc: int | None = None,
-              profile: str | None = None) -> list[Entry]:
-    """The entries alone, for callers that need numbers rather than tables."""
-    return load_board(store, dataset=dataset, ipc=ipc, profile=profile).entries
 
 
 # --- the tables, independent of how they are drawn ---------------------------------------------
@@ -429,7 +423,7 @@ def _cell(entry: Entry | None, *, name_nets: bool = False) -> str:
     return str(entry.score)
 
 
-def overview(board: Board, profile: str) -> View:
+def overview(board: Leaderboard, profile: str) -> View:
     """Table 1's shape: condensers × (data set, ipc), each its default entry; whole data last."""
     columns = board.columns(profile)
     methods = sorted({m for s in columns if s.ipc is not None for m in board.methods(s)}, key=Method.order)
@@ -446,12 +440,12 @@ def overview(board: Board, profile: str) -> View:
                                 "full training split."))
 
 
-def _cost_cells(board: Board, entry: Entry | None) -> list[str]:
+def _cost_cells(board: Leaderboard, entry: Entry | None) -> list[str]:
     cost = board.cost(entry) if entry else None
     return [cost.time_text, cost.memory_text or "—"] if cost else ["—", "—"]
 
 
-def _matrix_rows(board: Board, setting: Setting, method: Method, cls_nets: list[str]) -> list[ViewRow]:
+def _matrix_rows(board: Leaderboard, setting: Setting, method: Method, cls_nets: list[str]) -> list[ViewRow]:
     by_synth: dict[str | None, dict[str, Entry]] = defaultdict(dict)
     for e in board.of(setting, method):
         by_synth[e.synth_net][e.cls_net] = e
@@ -470,7 +464,7 @@ MATRIX_NOTE = ("Rows: the network the set was synthesised with (— for selectio
                "(max_memory_allocated).")
 
 
-def method_matrix(board: Board, setting: Setting, method: Method) -> View:
+def method_matrix(board: Leaderboard, setting: Setting, method: Method) -> View:
     """Table 2's shape for one condenser: synthesis net × classification net, with its cost."""
     nets = sorted({e.cls_net for e in board.of(setting, method)})
     return View(key=slug("matrix", setting_key(setting), method.condenser, method.variant, method.schedule),
@@ -479,7 +473,7 @@ def method_matrix(board: Board, setting: Setting, method: Method) -> View:
                 rows=_matrix_rows(board, setting, method, nets))
 
 
-def setting_matrix(board: Board, setting: Setting) -> View:
+def setting_matrix(board: Leaderboard, setting: Setting) -> View:
     """Every condenser's matrix for one setting in one table, and the whole-data reference."""
     nets = board.cls_nets(setting)
     rows = []
@@ -498,7 +492,7 @@ def setting_matrix(board: Board, setting: Setting) -> View:
                 caption=_caption(board, f"{SCORE_NOTE}. {MATRIX_NOTE}"), left=2)
 
 
-def provenance(board: Board) -> View:
+def provenance(board: Leaderboard) -> View:
     """Which versions, hardware and component versions produced each condenser's numbers."""
     rows = []
     for (setting, method), found in sorted(board.provenances.items(),
@@ -514,33 +508,5 @@ def provenance(board: Board) -> View:
                         "results.csv and results.json hold them per entry.", left=8)
 
 
-def _caption(board: Board, text: str) -> str:
+def _caption(board: Leaderboard, text: str) -> str:
     return f"{text} {THIRD_PARTY_NOTE}." if board.third_party else text
-
-
-# --- the terminal ------------------------------------------------------------------------------
-
-def rich_table(view: View) -> Table:
-    # Text, not markup: a variant label such as "gm [precision=bf16]" would be read as a style tag.
-    table = Table(title=Text(view.title), caption=view.caption or None, caption_justify="left")
-    for i, column in enumerate(view.columns):
-        # In a narrow terminal numbers wrap at spaces rather than being cut short with an ellipsis; the row
-        # labels are the last to give way.
-        table.add_column(Text(column), justify="left" if i < view.left else "right", overflow="fold",
-                         no_wrap=i == 0)
-    for row in view.rows:
-        table.add_row(*map(Text, row.cells), style="dim" if row.whole else None, end_section=row.ends_group)
-    return table
-
-
-def terminal_tables(board: Board) -> list[Table]:
-    """Per profile: the condenser × data-set overview when there is more than one data set or ipc
-    to compare (with one, it would repeat the matrix below it), then one matrix table per setting."""
-    tables = []
-    for profile in board.profiles():
-        if len(board.columns(profile)) > 1:
-            tables.append(rich_table(overview(board, profile)))
-        tables += [rich_table(setting_matrix(board, s)) for s in board.settings(profile)]
-        if not board.settings(profile):
-            tables.append(rich_table(overview(board, profile)))
-    return tables

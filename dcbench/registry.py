@@ -69,8 +69,44 @@ class Origin:
                 "third_party": not self.builtin}
 
 
+@dataclass(frozen=True)
+class Reference:
+    """A component name as users write it: ``convnet``, or ``prefix:model``, a model that the name
+    space ``prefix`` resolves (``timm:resnet18``). The one place that syntax is read."""
+
+    namespace: str | None
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Reference":
+        prefix, sep, model = text.partition(":")
+        return cls(prefix, model) if sep else cls(None, text)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class Component:
+    """A component looked up once: its canonical name, the loaded object and where it came from.
+    Cells carry these, so a name is resolved once per process, not at every step of the cell."""
+
+    kind: str
+    name: str
+    value: Any  # the condenser class, architecture factory or data set
+    origin: Origin
+
+    @property
+    def spec(self) -> Any:
+        return self.value.spec
+
+    @property
+    def version(self) -> int:
+        return self.spec.version
+
+
 @dataclass
-class Entry:
+class RegistryEntry:
     kind: str
     name: str
     target: str
@@ -85,14 +121,14 @@ class Entry:
 class KindRegistry:
     """The components of one kind: names, aliases, lazy loading and contract checks."""
 
-    def __init__(self, kind: str, validate: Callable[[Entry, Any], None]) -> None:
+    def __init__(self, kind: str, validate: Callable[[RegistryEntry, Any], None]) -> None:
         self.kind = kind
         self._validate = validate
-        self._entries: dict[str, Entry] = {}
+        self._entries: dict[str, RegistryEntry] = {}
         self._aliases: dict[str, str] = {}
         self.conflicts: dict[str, str] = {}
 
-    def add(self, entry: Entry) -> None:
+    def add(self, entry: RegistryEntry) -> None:
         """Register ``entry``. A name or alias defined twice is unusable (either definition could be
         the one meant): asking for it raises an error naming both origins; every other name works."""
         other = self._owner(entry.name)
@@ -108,17 +144,17 @@ class KindRegistry:
             else:
                 self._aliases[alias] = entry.name
 
-    def _owner(self, key: str) -> Entry | None:
+    def _owner(self, key: str) -> RegistryEntry | None:
         return self._entries.get(key) or self._entries.get(self._aliases.get(key, ""))
 
-    def _conflict(self, key: str, first: Entry, second: Entry) -> None:
+    def _conflict(self, key: str, first: RegistryEntry, second: RegistryEntry) -> None:
         self.conflicts[key] = (f"{self.kind} '{key}' is defined twice: by {_origin_phrase(first)} and by "
                                f"{_origin_phrase(second)}; uninstall or rename one of them")
 
     def names(self) -> list[str]:
         return sorted(n for n in self._entries if n not in self.conflicts)
 
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[RegistryEntry]:
         return [self._entries[n] for n in self.names()]
 
     def __contains__(self, name: str) -> bool:
@@ -133,7 +169,7 @@ class KindRegistry:
             return self._aliases[name]
         raise RegistryError(unknown_message(self.kind, name, [*self._entries, *self._aliases]))
 
-    def entry(self, name: str) -> Entry:
+    def entry(self, name: str) -> RegistryEntry:
         return self._entries[self.canonical(name)]
 
     def get(self, name: str) -> Any:
@@ -146,7 +182,7 @@ class KindRegistry:
         return entry._value
 
 
-def _origin_phrase(entry: Entry) -> str:
+def _origin_phrase(entry: RegistryEntry) -> str:
     if entry.origin.builtin:
         return f"registry.yaml ({entry.target})"
     return f"the entry point of {entry.origin.distribution} {entry.origin.version} ({entry.target})"
@@ -158,7 +194,7 @@ def unknown_message(kind: str, name: str, candidates: Iterable[str]) -> str:
     return f"unknown {kind} '{name}': {hint}"
 
 
-def load_target(entry: Entry) -> Any:
+def load_target(entry: RegistryEntry) -> Any:
     module_name, _, attr = entry.target.partition(":")
     try:
         value: Any = importlib.import_module(module_name)
@@ -172,7 +208,7 @@ def load_target(entry: Entry) -> Any:
 
 # --- contract checks ---------------------------------------------------------------------------
 
-def _check_condenser(entry: Entry, value: Any) -> None:
+def _check_condenser(entry: RegistryEntry, value: Any) -> None:
     from dcbench.condenser import CondenserSpec
 
     if not inspect.isclass(value):
@@ -185,19 +221,19 @@ def _check_condenser(entry: Entry, value: Any) -> None:
         raise PluginError(f"{entry.describe()} lacks a `Config` dataclass")
 
 
-def _check_architecture(entry: Entry, value: Any) -> None:
+def _check_architecture(entry: RegistryEntry, value: Any) -> None:
     from dcbench.architecture import ArchSpec
 
     if not callable(value) or not isinstance(getattr(value, "spec", None), ArchSpec):
         raise PluginError(f"{entry.describe()} is not a factory with a dcbench.ArchSpec `spec`")
 
 
-def _check_namespace(entry: Entry, value: Any) -> None:
+def _check_namespace(entry: RegistryEntry, value: Any) -> None:
     if not (callable(getattr(value, "get", None)) and callable(getattr(value, "names", None))):
         raise PluginError(f"{entry.describe()} lacks `get(model)` and `names(pattern)`")
 
 
-def _check_dataset(entry: Entry, value: Any) -> None:
+def _check_dataset(entry: RegistryEntry, value: Any) -> None:
     from dcbench.dataset import DatasetSpec
 
     if not isinstance(getattr(value, "spec", None), DatasetSpec) or not callable(getattr(value, "load", None)):
@@ -256,7 +292,7 @@ class Registry:
                 raise RegistryError(f"{where}: '{section}' must map names to \"module:attr\" targets")
             for name, value in raw.items():
                 target, aliases = self._parse_target(section, name, value)
-                self.kinds[kind].add(Entry(kind, name, target, Origin(), aliases))
+                self.kinds[kind].add(RegistryEntry(kind, name, target, Origin(), aliases))
         self.suites = self._parse_suites(config.get("suites") or {})
         raw_profiles = config.get("profiles") or {}
         if not isinstance(raw_profiles, Mapping) or not raw_profiles:
@@ -305,7 +341,7 @@ class Registry:
                 f"{kind} entry point '{ep.name} = {ep.value}' of {origin} is malformed "
                 "(names are [a-z0-9_]+, values \"module:attr\"); it was ignored")
             return
-        self.kinds[kind].add(Entry(kind, ep.name, ep.value.replace(" ", ""), origin))
+        self.kinds[kind].add(RegistryEntry(kind, ep.name, ep.value.replace(" ", ""), origin))
 
     # lookups -------------------------------------------------------------------------------
 
@@ -317,15 +353,21 @@ class Registry:
 
     def architecture(self, name: str) -> Any:
         """A registered network, or ``prefix:model`` resolved by an architecture name space."""
-        if ":" in name:
-            prefix, _, model = name.partition(":")
-            return self.namespaces.get(prefix).get(model)
-        return self.architectures.get(name)
+        return self.component("architecture", name).value
 
     def architecture_origin(self, name: str) -> Origin:
-        if ":" in name:
-            return self.namespaces.entry(name.partition(":")[0]).origin
-        return self.architectures.entry(name).origin
+        ref = Reference.parse(name)
+        return (self.namespaces.entry(ref.namespace) if ref.namespace else self.architectures.entry(name)).origin
+
+    def component(self, kind: str, name: str) -> Component:
+        """The component ``name`` of ``kind`` (an alias or, for networks, ``prefix:model``), loaded."""
+        ref = Reference.parse(name)
+        if kind == "architecture" and ref.namespace:
+            space = self.namespaces.entry(ref.namespace)
+            return Component(kind, str(ref), self.namespaces.get(ref.namespace).get(ref.name), space.origin)
+        registry = self.kinds[kind]
+        entry = registry.entry(name)
+        return Component(kind, entry.name, registry.get(name), entry.origin)
 
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
@@ -371,9 +413,10 @@ class Registry:
         if part.startswith("@"):
             if part[1:] not in self.suites:
                 raise RegistryError(unknown_message("suite", part[1:], self.suites))
-            return [registry.canonical(n) if ":" not in n else n for n in self.suites[part[1:]]]
-        if kind == "architecture" and ":" in part:
-            prefix, _, pattern = part.partition(":")
+            return [n if Reference.parse(n).namespace else registry.canonical(n) for n in self.suites[part[1:]]]
+        ref = Reference.parse(part)
+        if kind == "architecture" and ref.namespace:
+            prefix, pattern = ref.namespace, ref.name
             space = self.namespaces.get(prefix)
             if not _is_glob(pattern):
                 return [part]

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from dcbench.version import __version__
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
@@ -54,9 +56,7 @@ def generator(seed: int) -> torch.Generator:
 
 
 def versions() -> dict[str, str]:
-    import dcbench
-
-    return {"dcbench": dcbench.__version__, "torch": torch.__version__,
+    return {"dcbench": __version__, "torch": torch.__version__,
             "python": platform.python_version()}
 
 

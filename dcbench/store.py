@@ -1,56 +1,30 @@
 """The results store: one SQLite file per ``--results`` folder, written through sqlite-utils.
 
 Every write is its own ``BEGIN IMMEDIATE`` transaction: a deferred transaction that reads first
-cannot upgrade to a write lock under contention, which loses rows when several processes write
-(FACTS.md). A file written by another schema version is refused and left untouched: the version
-check happens before anything (even WAL mode) is written.
+cannot upgrade to a write lock under contention, which loses rows when several processes write.
+A file written by another schema version is refused and left untouched: the version check
+happens before anything (even WAL mode) is written. Its tables' columns are the fields of the
+records (:mod:`dcbench.records`) that are their rows.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
 import sqlite_utils
 
 from dcbench.errors import StoreError
+from dcbench.records import RECORDS, Condensation, Evaluation, Record, Run, columns, from_row, primary_key, to_row
 
 SCHEMA_VERSION = 1
 FILENAME = "results.sqlite"
 BUSY_TIMEOUT_S = 60.0
 
-_JSON = str  # columns holding canonical JSON
-_COMMON = {
-    "status": str, "error": str, "profile": str, "dataset": str, "dataset_version": int,
-    "dataset_options": _JSON, "device": str, "device_name": str, "wall_s": float,
-    "peak_mem_bytes": int, "peak_mem_kind": str, "versions": _JSON, "run_id": str, "finished_at": float,
-}
-TABLES: dict[str, dict[str, type]] = {
-    "runs": {
-        "id": str, "started_at": float, "finished_at": float, "command": str, "argv": _JSON, "host": str,
-        "device": str, "versions": _JSON, "status": str,
-    },
-    "condensations": {
-        "key": str, **_COMMON, "artifact": str, "condenser": str, "condenser_version": int,
-        "condenser_origin": str, "third_party": int, "config": _JSON, "synth_net": str,
-        "synth_net_version": int, "ipc": int, "seed": int, "details": _JSON,
-    },
-    "evaluations": {
-        "key": str, **_COMMON, "condensation": str, "artifact": str, "condenser": str,
-        "condenser_version": int, "condenser_origin": str, "third_party": int, "synth_net": str,
-        "ipc": int, "run_seed": int, "cls_net": str, "cls_net_version": int, "cls_net_origin": str,
-        "recipe": _JSON, "schedule": str, "eval_index": int, "seed": int, "accuracy": float,
-        "train_s": float,
-    },
-    "benchmarks": {
-        "key": str, **_COMMON, "condenser": str, "condenser_version": int, "config": _JSON, "synth_net": str,
-        "ipc": int, "seed": int, "implementation": str, "iterations": int, "seconds_per_iteration": float,
-    },
-}
+#: Every table and its columns, derived from the records (dcbench.records) that are its rows.
+TABLES: dict[str, dict[str, type]] = {record.table: columns(record) for record in RECORDS}
 _INDEXES = {
     "condensations": [["dataset", "ipc", "profile"]],
     "evaluations": [["dataset", "ipc", "profile"], ["condensation"]],
@@ -65,7 +39,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class Store:
-    """The SQLite file of one results folder. Only the driver process writes to it."""
+    """The SQLite file of one results folder. Only :mod:`dcbench.recorder`, in the driver process,
+    writes to it; anything may read it."""
 
     def __init__(self, results: Path, *, create: bool = True) -> None:
         self.path = results / FILENAME
@@ -134,59 +109,40 @@ class Store:
     def close(self) -> None:
         self.conn.close()
 
-    # writes --------------------------------------------------------------------------------
+    # writes: called from dcbench.recorder only (a test holds every call site to that module) -----
 
-    def start_run(self, command: str, argv: list[str], device: str, versions: dict[str, str]) -> str:
-        import platform
-
-        run_id = uuid.uuid4().hex[:16]
-        self._upsert("runs", {
-            "id": run_id, "started_at": time.time(), "command": command, "argv": json.dumps(argv),
-            "host": platform.node(), "device": device, "versions": json.dumps(versions, sort_keys=True),
-            "status": "running",
-        }, pk="id")
-        return run_id
+    def start_run(self, run: Run) -> None:
+        self._upsert(run)
 
     def finish_run(self, run_id: str, status: str) -> None:
         with self.write():
-            self.db["runs"].update(run_id, {"finished_at": time.time(), "status": status})
+            self.db[Run.table].update(run_id, {"finished_at": time.time(), "status": status})
 
-    def record_condensation(self, row: dict[str, Any]) -> None:
-        self._upsert("condensations", row)
+    def put(self, record: Record) -> None:
+        """Insert or replace the record's row whole (a done row must not keep a failed one's error)."""
+        self._upsert(record)
 
-    def record_evaluation(self, row: dict[str, Any]) -> None:
-        self._upsert("evaluations", row)
-
-    def record_benchmark(self, row: dict[str, Any]) -> None:
-        self._upsert("benchmarks", row)
-
-    def _upsert(self, table: str, row: dict[str, Any], pk: str = "key") -> None:
-        row = {k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else v)
-               for k, v in row.items()}
-        if table != "runs":
-            row.setdefault("finished_at", time.time())
-            # A row replaces a previous attempt whole (a done row must not keep a failed one's error).
-            row = {column: None for column in TABLES[table]} | row
-        unknown = set(row) - set(TABLES[table])
-        if unknown:
-            raise ValueError(f"unknown {table} column(s): {sorted(unknown)}")
+    def _upsert(self, record: Record) -> None:
+        row = to_row(record)
+        if not isinstance(record, Run) and row["finished_at"] is None:
+            row["finished_at"] = time.time()
         with self.write():
-            self.db[table].upsert(row, pk=pk)
+            self.db[record.table].upsert(row, pk=primary_key(type(record)))
 
     # reads ---------------------------------------------------------------------------------
 
-    def condensation(self, key: str) -> dict[str, Any] | None:
-        rows = list(self.db["condensations"].rows_where("key = ?", [key]))
-        return rows[0] if rows else None
+    def condensation(self, key: str) -> Condensation | None:
+        rows = list(self.db[Condensation.table].rows_where("key = ?", [key]))
+        return from_row(Condensation, rows[0]) if rows else None
 
-    def evaluation_status(self, keys: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def evaluations(self, keys: list[str]) -> dict[str, Evaluation]:
+        """The stored evaluations among ``keys``, by key."""
+        found: dict[str, Evaluation] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for key, status in self.conn.execute(
-                    f"SELECT key, status FROM evaluations WHERE key IN ({marks})", chunk):
-                found[key] = status
+            for row in self.db[Evaluation.table].rows_where(f"key IN ({marks})", chunk):
+                found[row["key"]] = from_row(Evaluation, row)
         return found
 
     def rows(self, table: str, where: str | None = None, args: list[Any] | None = None) -> Iterator[dict]:

@@ -136,7 +136,8 @@ def check_condenser(condenser_cls: type, *, train: TrainSet | None = None, ipc: 
     device = torch.device(device)
     train = train.to(device)
     before = train.images.clone()
-    factory = SynthesisFactory(synth_net, train, device) if spec.needs_network else None
+    factory = (SynthesisFactory(get_registry().component("architecture", synth_net), train, device)
+               if spec.needs_network else None)
 
     def run(global_seed: int) -> CondensedSet:
         # A different global RNG state on each run: a condenser that draws from it is caught below.

@@ -29,3 +29,12 @@ def table_rows(text: str) -> dict[str, list[str]]:
             cells = [c.strip() for c in line.strip().strip("│").split("│")]
             rows[cells[0]] = cells
     return rows
+
+
+def evaluate(ws, cell, report=None):
+    """Run an eval cell as a worker does: bound with its artifact's metadata (none for whole data)."""
+    from dcbench.artifacts import load_artifact
+    from dcbench.cells import run_eval
+
+    meta = load_artifact(cell.artifact, ws.results).metadata if cell.artifact else None
+    return run_eval(ws, cell.bind(meta), report=report)

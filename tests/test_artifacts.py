@@ -308,9 +308,9 @@ def _synth(results: Path, seed: int) -> str:
     from dcbench.cells import SynthCell, Workspace, run_synth
 
     ws = Workspace(results=results, data_root=results / "data", device=torch.device("cpu"))
-    row = run_synth(ws, SynthCell(condenser="random", dataset="digits", ipc=2, seed=seed, profile="smoke").resolved())
-    assert row["status"] == "done", row.get("error")
-    return row["artifact"]
+    row = run_synth(ws, SynthCell(condenser="random", dataset="digits", ipc=2, seed=seed, profile="smoke").bind())
+    assert row.status == "done", row.error
+    return row.artifact
 
 
 def test_same_seed_same_condensed_set_other_seed_another(tmp_path: Path) -> None:

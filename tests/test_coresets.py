@@ -9,12 +9,13 @@ import torch
 from dcbench_coresets import Forgetting, Herding, KCenter
 from dcbench_coresets.forgetting import most_forgotten
 from dcbench_coresets.greedy import herding, k_center
+from helpers import evaluate
 from torch import nn
 
 import dcbench.reference
 from dcbench import WholeDataRun, forgetting_counts
 from dcbench.artifacts import load_artifact
-from dcbench.cells import EvalCell, SynthCell, Workspace, eval_seed, run_eval, run_synth
+from dcbench.cells import EvalCell, SynthCell, Workspace, eval_seed, run_synth
 from dcbench.data import load_dataset
 from dcbench.errors import UserError
 from dcbench.registry import get_registry
@@ -167,8 +168,8 @@ def test_progress_covers_epochs_then_classes(tmp_path):
 def _synth(workspace, condenser, *, ipc=1, seed=0, **overrides):
     cell = SynthCell(condenser=condenser, dataset="digits", ipc=ipc, seed=seed, profile="smoke",
                      overrides=tuple(sorted(overrides.items())))
-    row = run_synth(workspace, cell.resolved())
-    assert row["status"] == "done", row.get("error")
+    row = run_synth(workspace, cell.bind())
+    assert row.status == "done", row.error
     return row
 
 
@@ -177,7 +178,7 @@ def test_cells_select_ipc_distinct_training_images_per_class(workspace, tmp_path
     fresh = dataclasses.replace(workspace, results=tmp_path / "fresh")
     for condenser in ("herding", "k_center", "forgetting"):
         row = _synth(workspace, condenser, ipc=2)
-        condensed = load_artifact(row["artifact"], workspace.results).condensed
+        condensed = load_artifact(row.artifact, workspace.results).condensed
         indices = condensed.indices
         assert len(set(indices.tolist())) == len(indices) == 20, condenser
         assert torch.bincount(condensed.labels, minlength=10).tolist() == [2] * 10
@@ -186,8 +187,8 @@ def test_cells_select_ipc_distinct_training_images_per_class(workspace, tmp_path
         # The same seed from scratch (a fresh results folder, so the whole-data network is trained
         # again) gives the same bytes; another seed another set.
         again = _synth(fresh, condenser, ipc=2)
-        assert again["artifact"] == row["artifact"] and again["details"] == row["details"], condenser
-        assert _synth(workspace, condenser, ipc=2, seed=1)["artifact"] != row["artifact"], condenser
+        assert again.artifact == row.artifact and again.details == row.details, condenser
+        assert _synth(workspace, condenser, ipc=2, seed=1).artifact != row.artifact, condenser
 
 
 def test_the_baselines_and_whole_data_evaluation_share_one_training(workspace, monkeypatch):
@@ -200,10 +201,10 @@ def test_the_baselines_and_whole_data_evaluation_share_one_training(workspace, m
 
     monkeypatch.setattr(dcbench.reference, "_train", no_second_training)
     rows = [_synth(workspace, "k_center"), _synth(workspace, "forgetting")]
-    whole = run_eval(workspace, EvalCell(cls_net="convnet", eval_index=0, seed=eval_seed(0, None, "convnet", 0),
+    whole = evaluate(workspace, EvalCell(cls_net="convnet", eval_index=0, seed=eval_seed(0, None, "convnet", 0),
                                          profile="smoke", dataset="digits"))
-    assert whole["status"] == "done", whole.get("error")
-    assert {r["details"]["whole_data_run"] for r in rows} == {herding_row["details"]["whole_data_run"]}
+    assert whole.status == "done", whole.error
+    assert {r.details["whole_data_run"] for r in rows} == {herding_row.details["whole_data_run"]}
     assert list((workspace.results / "cache" / "whole_data").glob("*.safetensors")) == cached
 
 
@@ -212,7 +213,7 @@ def _mean_accuracy(workspace: Workspace, artifact: str, seed: int, nets: int = 5
     for i in range(nets):
         cell = EvalCell(cls_net="convnet", eval_index=i, seed=eval_seed(seed, artifact, "convnet", i),
                         profile="smoke", artifact=artifact)
-        accs.append(run_eval(workspace, cell)["accuracy"])
+        accs.append(evaluate(workspace, cell).accuracy)
     return sum(accs) / len(accs)
 
 
@@ -222,6 +223,6 @@ def test_herding_beats_random_on_digits(workspace, seed):
     are enough (no ``epochs`` override): herding's features need only tell typical digits from odd
     ones. Measured on seeds 0–5: herding 0.64–0.77 (0.68–0.73 with 10 epochs), random 0.52–0.55.
     About 10 s a seed with one torch thread; several times that when two threads share a busy core."""
-    herding_acc = _mean_accuracy(workspace, _synth(workspace, "herding", seed=seed)["artifact"], seed)
-    random_acc = _mean_accuracy(workspace, _synth(workspace, "random", seed=seed)["artifact"], seed)
+    herding_acc = _mean_accuracy(workspace, _synth(workspace, "herding", seed=seed).artifact, seed)
+    random_acc = _mean_accuracy(workspace, _synth(workspace, "random", seed=seed).artifact, seed)
     assert herding_acc >= random_acc + 0.05, (herding_acc, random_acc)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from dcbench_dd import DatasetDistillation, NonFiniteLoss
 from dcbench_dd.unroll import distillation_loss, inverse_softplus
+from helpers import evaluate
 from torch import nn
 
 from dcbench.architecture import seeded_init
@@ -164,8 +165,9 @@ def digits(tmp_path_factory):
 
 def _condense(data, *, ipc=1, seed=0, synth_net="mlp", **overrides):
     dd = DatasetDistillation(DatasetDistillation.make_config(None, overrides))
+    factory = SynthesisFactory(get_registry().component("architecture", synth_net), data.train, CPU)
     condensed = dd.condense(data.train, ipc=ipc, generator=torch.Generator().manual_seed(seed), device=CPU,
-                            model_factory=SynthesisFactory(synth_net, data.train, CPU))
+                            model_factory=factory)
     return condensed, dd.details
 
 
@@ -233,8 +235,9 @@ def test_distilled_digits_trained_with_their_schedule_beat_chance(digits):
     chance (500 steps: 14–16%; 1,000 steps: 65–70% mean over these 5 nets for seeds 0–3)."""
     config = DatasetDistillation.make_config(get_registry().profile("smoke"))
     dd = DatasetDistillation(config)
+    factory = SynthesisFactory(get_registry().component("architecture", "mlp"), digits.train, CPU)
     condensed = dd.condense(digits.train, ipc=1, generator=torch.Generator().manual_seed(0), device=CPU,
-                            model_factory=SynthesisFactory("mlp", digits.train, CPU))
+                            model_factory=factory)
     schedule = LearnedSchedule.from_extras(condensed.extras)
     arch = get_registry().architecture("mlp")
     accuracies = []
@@ -276,10 +279,10 @@ def test_a_distilled_set_is_evaluated_under_both_schedules(tmp_path):
 
 
 def test_the_learned_schedule_is_refused_for_sets_without_one(workspace):
-    from dcbench.cells import EvalCell, SynthCell, run_eval, run_synth
+    from dcbench.cells import EvalCell, SynthCell, run_synth
 
     row = run_synth(workspace, SynthCell(condenser="random", dataset="digits", ipc=1, seed=0,
-                                         profile="smoke").resolved())
+                                         profile="smoke").bind())
     with pytest.raises(UserError, match="learned schedule exists only"):
-        run_eval(workspace, EvalCell(cls_net="mlp", eval_index=0, seed=0, profile="smoke", artifact=row["artifact"],
+        evaluate(workspace, EvalCell(cls_net="mlp", eval_index=0, seed=0, profile="smoke", artifact=row.artifact,
                                      schedule="learned"))

@@ -11,11 +11,13 @@ from dcbench_gm.distance import cosine, layerwise, mse
 from dcbench_gm.matching import CompiledLoop, batched_step, loop_step
 from dcbench_gm.precision import precision_scope
 from dcbench_gm.schedule import paper_schedule
+from helpers import evaluate
 from torch import nn
 
-from dcbench.cells import EvalCell, SynthCell, SynthesisFactory, eval_seed, run_eval, run_synth
+from dcbench.cells import EvalCell, SynthCell, SynthesisFactory, eval_seed, run_synth
 from dcbench.data import load_dataset
 from dcbench.errors import UserError
+from dcbench.registry import get_registry
 
 # --- the distance, by hand ---------------------------------------------------------------------
 
@@ -218,7 +220,7 @@ def test_paper_schedule():
 def _synth(workspace, condenser, seed=0, synth_net=None, report=None, **overrides):
     cell = SynthCell(condenser=condenser, dataset="digits", ipc=1, seed=seed, profile="smoke", synth_net=synth_net,
                      overrides=tuple(sorted(overrides.items())))
-    return run_synth(workspace, cell.resolved(), report=report)
+    return run_synth(workspace, cell.bind(), report=report)
 
 
 def _mean_accuracy(workspace, artifact: str, nets: int = 5) -> float:
@@ -226,7 +228,7 @@ def _mean_accuracy(workspace, artifact: str, nets: int = 5) -> float:
     for i in range(nets):
         cell = EvalCell(cls_net="convnet", eval_index=i, seed=eval_seed(0, artifact, "convnet", i), profile="smoke",
                         artifact=artifact)
-        accs.append(run_eval(workspace, cell)["accuracy"])
+        accs.append(evaluate(workspace, cell).accuracy)
     return sum(accs) / len(accs)
 
 
@@ -239,8 +241,8 @@ def test_gradient_matching_beats_random_on_digits(workspace):
     that shows the method working."""
     gm = _synth(workspace, "gm", synth_net="convnet_d2")
     rnd = _synth(workspace, "random")
-    assert gm["status"] == rnd["status"] == "done"
-    gm_acc, rnd_acc = _mean_accuracy(workspace, gm["artifact"]), _mean_accuracy(workspace, rnd["artifact"])
+    assert gm.status == rnd.status == "done"
+    gm_acc, rnd_acc = _mean_accuracy(workspace, gm.artifact), _mean_accuracy(workspace, rnd.artifact)
     assert gm_acc >= rnd_acc + 0.10, (gm_acc, rnd_acc)
 
 
@@ -248,8 +250,8 @@ def test_same_seed_same_synthetic_set(workspace):
     first = _synth(workspace, "gm", synth_net="mlp", iterations=3)
     again = _synth(workspace, "gm", synth_net="mlp", iterations=3)
     other = _synth(workspace, "gm", seed=1, synth_net="mlp", iterations=3)
-    assert first["artifact"] == again["artifact"] != other["artifact"]
-    assert first["details"]["lr_img"] == 0.01  # the paper's rate for MLP synthesis
+    assert first.artifact == again.artifact != other.artifact
+    assert first.details["lr_img"] == 0.01  # the paper's rate for MLP synthesis
 
 
 def test_precision_is_recorded_and_keyed_only_when_set(workspace):
@@ -257,12 +259,12 @@ def test_precision_is_recorded_and_keyed_only_when_set(workspace):
     plain = SynthCell(condenser="gm", dataset="digits", ipc=1, seed=0, profile="smoke", synth_net="mlp")
     explicit = SynthCell(condenser="gm", dataset="digits", ipc=1, seed=0, profile="smoke", synth_net="mlp",
                          overrides=(("precision", "default"),))
-    assert plain.resolved().key == explicit.resolved().key
-    assert "precision" not in plain.resolved().identity["config"]
+    assert plain.bind().key == explicit.bind().key
+    assert "precision" not in plain.bind().identity["config"]
     row = _synth(workspace, "gm", synth_net="mlp", iterations=2, precision="bf16")
-    assert row["status"] == "done" and row["config"]["precision"] == "bf16"
-    assert row["details"]["math"].startswith("bfloat16 autocast")
-    assert row["key"] != plain.resolved().key
+    assert row.status == "done" and row.config["precision"] == "bf16"
+    assert row.details["math"].startswith("bfloat16 autocast")
+    assert row.key != plain.bind().key
 
 
 def test_a_stopped_synthesis_resumes_from_its_checkpoint_to_the_same_set(workspace, tmp_path, monkeypatch):
@@ -287,21 +289,21 @@ def test_a_stopped_synthesis_resumes_from_its_checkpoint_to_the_same_set(workspa
     seen.clear()
     resumed = _synth(workspace, "gm", synth_net="mlp", iterations=5, report=lambda step, **_: seen.append(step))
     assert seen == [3, 4, 5]  # iteration 3's report came before its checkpoint was written: it runs again
-    assert resumed["status"] == "done" and not list(checkpoints.iterdir())
+    assert resumed.status == "done" and not list(checkpoints.iterdir())
     fresh = _synth(dataclasses.replace(workspace, results=tmp_path / "fresh"), "gm", synth_net="mlp", iterations=5)
-    assert resumed["artifact"] == fresh["artifact"]
-    assert resumed["wall_s"] > 0
+    assert resumed.artifact == fresh.artifact
+    assert resumed.wall_s > 0
 
 
 def test_batchnorm_synthesis_net_runs(workspace):
     row = _synth(workspace, "gm", synth_net="convnet_bn", iterations=2)
-    assert row["status"] == "done"
+    assert row.status == "done"
 
 
 def test_nan_loss_is_a_recorded_failure_not_an_artifact(workspace):
     row = _synth(workspace, "gm", synth_net="mlp", iterations=5, lr_img=1e30)
-    assert row["status"] == "failed" and "NonFiniteLoss" in row["error"]
-    assert row.get("artifact") is None
+    assert row.status == "failed" and "NonFiniteLoss" in row.error
+    assert row.artifact is None
 
 
 def test_bad_inputs_are_user_errors(workspace):
@@ -309,7 +311,7 @@ def test_bad_inputs_are_user_errors(workspace):
         _synth(workspace, "gm", synth_net="lenet")
     with pytest.raises(UserError, match="--ipc"):
         run_synth(workspace, SynthCell(condenser="gm", dataset="digits", ipc=0, seed=0, profile="smoke",
-                                       synth_net="mlp").resolved())
+                                       synth_net="mlp").bind())
     with pytest.raises(UserError, match="synthesises with a network"):
         _synth(workspace, "gm")
     with pytest.raises(UserError, match="distance must be one of"):
@@ -320,7 +322,7 @@ def test_direct_condense_checks_ipc(tmp_path):
     from dcbench_gm import GradientMatching
 
     data = load_dataset("digits", root=tmp_path)
-    factory = SynthesisFactory("mlp", data.train, torch.device("cpu"))
+    factory = SynthesisFactory(get_registry().component("architecture", "mlp"), data.train, torch.device("cpu"))
     with pytest.raises(UserError, match="--ipc 1000"):
         GradientMatching().condense(data.train, ipc=1000, generator=torch.Generator(), device=torch.device("cpu"),
                                     model_factory=factory)

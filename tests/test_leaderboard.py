@@ -19,12 +19,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
+from dcbench import Bench, Condensation, Evaluation
 from dcbench.cli import app, main
-from dcbench.leaderboard import Method, Setting, load_board, method_matrix, overview, setting_matrix
+from dcbench.leaderboard import Method, Setting, load_leaderboard, method_matrix, overview, setting_matrix
 from dcbench.store import Store
 
 CPU = "cpu (x86_64, 2 threads)"
@@ -45,15 +45,15 @@ class Rows:
                   third_party: bool = False, options: dict | None = None, artifact: str | None = None) -> str:
         self.count += 1
         key = f"synth{self.count}"
-        self.store.record_condensation({
-            "key": key, "status": "done", "profile": profile, "dataset": dataset, "dataset_version": 1,
-            "dataset_options": options or {}, "device": "cpu", "device_name": device, "wall_s": wall_s,
-            "peak_mem_bytes": peak, "peak_mem_kind": kind, "artifact": artifact or f"{self.count:064x}",
-            "versions": VERSIONS | ({"toy-condensers": "2.0"} if third_party else {}), "condenser": condenser,
-            "condenser_version": version, "third_party": int(third_party),
-            "condenser_origin": "toy-condensers 2.0" if third_party else "built-in", "config": config or {"lr": 0.1},
-            "synth_net": synth, "ipc": ipc, "seed": seed,
-        })
+        self.store.put(Condensation(
+            key=key, status="done", profile=profile, dataset=dataset, dataset_version=1,
+            dataset_options=options or {}, device="cpu", device_name=device, wall_s=wall_s,
+            peak_mem_bytes=peak, peak_mem_kind=kind, artifact=artifact or f"{self.count:064x}",
+            versions=VERSIONS | ({"toy-condensers": "2.0"} if third_party else {}), condenser=condenser,
+            condenser_version=version, third_party=third_party,
+            condenser_origin="toy-condensers 2.0" if third_party else "built-in", config=config or {"lr": 0.1},
+            synth_net=synth, ipc=ipc, seed=seed,
+        ))
         return key
 
     def evaluations(self, synthesis: str | None, cls: str, accuracies: list[float], *, schedule: str = "standard",
@@ -64,20 +64,20 @@ class Rows:
             self.count += 1
             row = {
                 "key": f"eval{self.count}", "status": status, "device": "cpu", "device_name": device,
-                "versions": versions or (json.loads(made["versions"]) if made else VERSIONS), "cls_net": cls,
+                "versions": versions or (made.versions if made else VERSIONS), "cls_net": cls,
                 "cls_net_version": 1, "cls_net_origin": "built-in", "schedule": schedule, "eval_index": i,
                 "seed": i, "accuracy": accuracy, "wall_s": 1.0,
             }
             if made:
-                row |= {k: made[k] for k in ("profile", "dataset", "dataset_version", "dataset_options", "condenser",
-                                             "condenser_version", "condenser_origin", "third_party", "synth_net",
-                                             "ipc", "artifact")}
-                row |= {"condensation": synthesis, "run_seed": made["seed"]}
+                row |= {k: getattr(made, k) for k in ("profile", "dataset", "dataset_version", "dataset_options",
+                                                      "condenser", "condenser_version", "condenser_origin",
+                                                      "third_party", "synth_net", "ipc", "artifact")}
+                row |= {"condensation": synthesis, "run_seed": made.seed}
             else:
                 row |= {"profile": profile, "dataset": dataset, "dataset_version": 1, "dataset_options": {},
                         "condenser": "whole_data", "condenser_version": 1, "condenser_origin": "built-in",
-                        "third_party": 0}
-            self.store.record_evaluation(row)
+                        "third_party": False}
+            self.store.put(Evaluation(**row))
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_mean_population_std_and_n_over_every_net_of_every_run(rows):
     rows.evaluations(first, "convnet", [0.50, 0.60])
     rows.evaluations(second, "convnet", [0.70])
     rows.evaluations(first, "mlp", [0.30], status="failed")  # failed nets count for nothing
-    board = load_board(rows.store)
+    board = load_leaderboard(rows.store)
     [entry] = board.entries
     assert (entry.condenser, entry.synth_net, entry.cls_net, entry.runs) == ("gradient_matching", "convnet",
                                                                              "convnet", 2)
@@ -118,7 +118,7 @@ def test_mean_population_std_and_n_over_every_net_of_every_run(rows):
     cost = board.cost(entry)
     assert (cost.seconds.mean, cost.seconds.n) == (15.0, 2)
     assert cost.memory_text == "3,072 MiB CPU RSS"  # the largest peak of the runs, and what it measures
-    assert board.artifacts[entry.synthesis] == rows.store.condensation(first)["artifact"]  # the first run's
+    assert board.artifacts[entry.synthesis] == rows.store.condensation(first).artifact  # the first run's
 
 
 def test_profiles_schedules_options_and_configurations_are_never_mixed(rows):
@@ -133,7 +133,7 @@ def test_profiles_schedules_options_and_configurations_are_never_mixed(rows):
     long = rows.synthesis("gradient_matching", synth="convnet", config={"iterations": 20, "lr": 0.1})
     rows.evaluations(short, "convnet", [0.3])
     rows.evaluations(long, "convnet", [0.8])
-    board = load_board(rows.store)
+    board = load_leaderboard(rows.store)
     found = {(e.profile, e.setting.data, e.method.label): (e.score.mean, e.score.n) for e in board.entries}
     assert found == {
         ("smoke", "digits", "dataset_distillation"): (pytest.approx(0.41), 2),
@@ -145,9 +145,9 @@ def test_profiles_schedules_options_and_configurations_are_never_mixed(rows):
     }
     # filters select, and a filter on ipc keeps the whole-data rows every ipc is compared with
     rows.evaluations(None, "convnet", [0.97], profile="cpu")
-    assert {e.condenser for e in load_board(rows.store, profile="cpu", ipc=1).entries} == {"dataset_distillation",
+    assert {e.condenser for e in load_leaderboard(rows.store, profile="cpu", ipc=1).entries} == {"dataset_distillation",
                                                                                           "whole_data"}
-    assert {e.condenser for e in load_board(rows.store, ipc=10).entries} == {"whole_data"}
+    assert {e.condenser for e in load_leaderboard(rows.store, ipc=10).entries} == {"whole_data"}
 
 
 def test_third_party_results_are_marked(rows):
@@ -155,7 +155,7 @@ def test_third_party_results_are_marked(rows):
     ours = rows.synthesis("random")
     rows.evaluations(theirs, "convnet", [0.5])
     rows.evaluations(ours, "convnet", [0.4])
-    board = load_board(rows.store)
+    board = load_leaderboard(rows.store)
     labels = {e.condenser: e.method.label for e in board.entries}
     assert labels == {"toy_herding": "toy_herding*", "random": "random"}
     [theirs_entry] = [e for e in board.entries if e.third_party]
@@ -189,7 +189,7 @@ def _two_datasets(rows: Rows) -> None:
 
 def test_matrix_is_synthesis_net_by_classification_net_per_condenser(rows):
     _two_datasets(rows)
-    board = load_board(rows.store)
+    board = load_leaderboard(rows.store)
     setting = Setting("smoke", "digits", "{}", 10)
     gm = method_matrix(board, setting, Method("gradient_matching"))
     assert gm.columns == ["synthesis net", "convnet", "mlp", "synthesis time", "peak memory"]
@@ -207,7 +207,7 @@ def test_matrix_is_synthesis_net_by_classification_net_per_condenser(rows):
 
 def test_overview_is_condensers_by_dataset_and_ipc_with_whole_data(rows):
     _two_datasets(rows)
-    board = load_board(rows.store)
+    board = load_leaderboard(rows.store)
     view = overview(board, "smoke")
     assert view.columns == ["condenser", "digits · ipc 1", "digits · ipc 10", "mnist · ipc 1"]
     table = _cells(view)
@@ -255,7 +255,7 @@ def test_publish_writes_tables_csv_json_plot_and_provenance(rows, tmp_path):
     records = json.loads((out / "results.json").read_text())["records"]
     with open(out / "results.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
-    assert len(records) == len(table) == len(load_board(rows.store).entries)
+    assert len(records) == len(table) == len(load_leaderboard(rows.store).entries)
     gm = next(r for r in records if (r["condenser"], r["ipc"], r["synth_net"], r["cls_net"], r["dataset"]) ==
               ("gradient_matching", 10, "convnet", "convnet", "digits"))
     assert (gm["accuracy_mean"], gm["n"], gm["runs"], gm["default"]) == (pytest.approx(0.81), 2, 1, True)
@@ -333,27 +333,18 @@ def test_missing_or_empty_store_is_one_error_line(tmp_path, monkeypatch, capsys,
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    from dcbench.cells import EvalCell, SynthCell, Workspace, eval_seed, run_eval, run_synth
     from dcbench.registry import get_registry
 
     root = tmp_path_factory.mktemp("published")
-    ws = Workspace(results=root / "results", data_root=root / "data", device=torch.device("cpu"))
     get_registry.cache_clear()
-    store = Store(ws.results)
-    for condenser, synth, overrides in (("random", None, ()), ("gm", "mlp", (("iterations", 2),))):
-        cell = SynthCell(condenser=condenser, dataset="digits", ipc=1, seed=0, profile="smoke", synth_net=synth,
-                         overrides=overrides)
-        row = run_synth(ws, cell.resolved())
-        assert row["status"] == "done", row.get("error")
-        store.record_condensation(row)
-        store.record_evaluation(run_eval(ws, EvalCell(cls_net="mlp", eval_index=0, profile="smoke",
-                                                      seed=eval_seed(0, row["artifact"], "mlp", 0),
-                                                      artifact=row["artifact"])))
-    store.record_evaluation(run_eval(ws, EvalCell(cls_net="mlp", eval_index=0, seed=0, profile="smoke",
-                                                  dataset="digits")))
-    store.close()
+    bench = Bench(root / "results", root / "data", device="cpu")
+    for condenser, synth, overrides in (("random", None, {}), ("gm", "mlp", {"iterations": 2})):
+        made = bench.synthesize(condenser, synth=synth, overrides=overrides)
+        assert made.done, made.error
+        bench.evaluate(made.artifact, cls="mlp", evals=1)
+    bench.evaluate_whole(dataset="digits", cls="mlp", evals=1)
     out = root / "leaderboard"
-    done = _publish(ws.results, out)
+    done = _publish(bench.results, out)
     assert done.exit_code == 0, done.output
     return out
 
@@ -471,7 +462,8 @@ def test_a_configuration_without_an_added_field_is_named_default():
 
 
 def test_terminal_tables_print_variant_labels_as_text_not_markup():
-    from dcbench.leaderboard import View, ViewRow, rich_table
+    from dcbench.cli.tables import rich_table
+    from dcbench.leaderboard import View, ViewRow
 
     view = View(key="k", title="gradient_matching [precision=bf16] · digits", columns=["condenser", "[x]"],
                 rows=[ViewRow(["gradient_matching [precision=bf16]", "87.0"])])

@@ -6,16 +6,17 @@ import dataclasses
 
 import pytest
 import torch
+from helpers import evaluate
 from typer.testing import CliRunner
 
+from dcbench import Bench
 from dcbench.architecture import seeded_init
 from dcbench.augment import mnist_augment
-from dcbench.cells import EvalCell, SynthCell, run_eval, run_synth
+from dcbench.cells import EvalCell, SynthCell, run_synth
 from dcbench.cli import app
 from dcbench.data import load_dataset
 from dcbench.protocol import Recipe, evaluate_accuracy, train_network
 from dcbench.registry import get_registry
-from dcbench.store import Store
 
 
 def test_recipe_follows_the_reference_schedule():
@@ -94,15 +95,15 @@ def test_whole_data_convnet_on_digits_reaches_95_percent(tmp_path):
 
 def _random_then_eval(workspace, seed: int) -> tuple[str, list[float]]:
     row = run_synth(workspace, SynthCell(condenser="random", dataset="digits", ipc=10, seed=seed,
-                                         profile="smoke").resolved())
-    assert row["status"] == "done"
+                                         profile="smoke").bind())
+    assert row.status == "done"
     accs = []
     for i in range(2):
-        result = run_eval(workspace, EvalCell(cls_net="mlp", eval_index=i, seed=100 + i, profile="smoke",
-                                              artifact=row["artifact"]))
-        assert result["status"] == "done"
-        accs.append(result["accuracy"])
-    return row["artifact"], accs
+        result = evaluate(workspace, EvalCell(cls_net="mlp", eval_index=i, seed=100 + i, profile="smoke",
+                                              artifact=row.artifact))
+        assert result.status == "done"
+        accs.append(result.accuracy)
+    return row.artifact, accs
 
 
 def test_same_seed_same_set_and_same_accuracies(workspace, tmp_path):
@@ -114,18 +115,10 @@ def test_same_seed_same_set_and_same_accuracies(workspace, tmp_path):
 
 
 def test_random_ten_ipc_convnet_results_stored_and_aggregated(workspace):
-    from dcbench.cells import eval_seed
-    from dcbench.leaderboard import aggregate
-
-    row = run_synth(workspace, SynthCell(condenser="random", dataset="digits", ipc=10, seed=0,
-                                         profile="smoke").resolved())
-    store = Store(workspace.results)
-    store.record_condensation(row)
-    for i in range(5):
-        cell = EvalCell(cls_net="convnet", eval_index=i, seed=eval_seed(0, row["artifact"], "convnet", i),
-                        profile="smoke", artifact=row["artifact"])
-        store.record_evaluation(run_eval(workspace, cell))
-    [entry] = aggregate(store, dataset="digits", ipc=10, profile="smoke")
+    bench = Bench(workspace.results, workspace.data_root, device="cpu")
+    made = bench.synthesize("random", dataset="digits", ipc=10, profile="smoke")
+    assert [r.status for r in bench.evaluate(made.artifact, cls="convnet", evals=5)] == ["done"] * 5
+    [entry] = bench.leaderboard(dataset="digits", ipc=10, profile="smoke").entries
     assert (entry.condenser, entry.cls_net, entry.score.n) == ("random", "convnet", 5)
     # Random real digits beat chance by far even under the smoke budget, and nets differ.
     assert 0.5 < entry.score.mean <= 1.0 and entry.score.std > 0
@@ -139,7 +132,7 @@ def test_eval_refuses_a_network_that_cannot_take_the_images(workspace):
     from dcbench.errors import UserError
 
     row = run_synth(workspace, SynthCell(condenser="random", dataset="digits", ipc=1, seed=0,
-                                         profile="smoke").resolved())
+                                         profile="smoke").bind())
     with pytest.raises(UserError, match="lenet cannot classify digits"):
-        run_eval(workspace, EvalCell(cls_net="lenet", eval_index=0, seed=0, profile="smoke",
-                                     artifact=row["artifact"]))
+        evaluate(workspace, EvalCell(cls_net="lenet", eval_index=0, seed=0, profile="smoke",
+                                     artifact=row.artifact))

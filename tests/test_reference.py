@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import evaluate
 
 from dcbench import reference
-from dcbench.cells import EvalCell, cache_dir, eval_seed, run_eval
+from dcbench.cells import EvalCell, cache_dir, eval_seed
 from dcbench.condenser import CondensedSet, condensed_set_problem
 from dcbench.data import load_dataset
 from dcbench.errors import UserError
@@ -108,11 +109,11 @@ def test_whole_data_evaluation_reads_the_run_of_its_seed(workspace):
     cell = EvalCell(cls_net="convnet", eval_index=0, seed=eval_seed(0, None, "convnet", 0), profile="smoke",
                     dataset="digits")
     assert cell.seed == 0
-    row = run_eval(workspace, cell)
-    assert row["status"] == "done" and row["train_s"] == pytest.approx(run.wall_s)
+    row = evaluate(workspace, cell)
+    assert row.status == "done" and row.train_s == pytest.approx(run.wall_s)
     with torch.no_grad():
         expected = (run.model(data.test.images).argmax(1) == data.test.labels).float().mean().item()
-    assert row["accuracy"] == pytest.approx(expected)
+    assert row.accuracy == pytest.approx(expected)
 
 
 def test_selection_output_must_be_distinct_real_training_images(digits):

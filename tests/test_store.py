@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import pytest
 import torch
 
 from dcbench.errors import StoreError, UserError
+from dcbench.records import Condensation, Evaluation, Run
 from dcbench.runtime import canonical_json
 from dcbench.store import FILENAME, SCHEMA_VERSION, TABLES, Store
 
@@ -38,6 +40,11 @@ def _siblings(path: Path) -> list[str]:
 
 def _evaluations(store: Store) -> list[dict]:
     return list(store.rows("evaluations"))
+
+
+def _run(run_id: str, argv: list[str], versions: dict) -> Run:
+    return Run(id=run_id, started_at=time.time(), command="grid", argv=argv, host="here", device="cpu",
+               versions=versions, status="running")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,7 +72,7 @@ def test_new_store_creates_tables_version_and_wal(tmp_path: Path) -> None:
 
 def test_reopening_own_store_keeps_rows(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    store.record_evaluation({"key": "k1", "status": "done", "accuracy": 0.5})
+    store.put(Evaluation(**{"key": "k1", "status": "done", "accuracy": 0.5}))
     store.close()
     again = Store(tmp_path, create=False)
     try:
@@ -79,54 +86,64 @@ def test_reopening_own_store_keeps_rows(tmp_path: Path) -> None:
 
 
 def test_same_key_twice_leaves_one_row_with_latest_values(store: Store) -> None:
-    store.record_evaluation({"key": "k", "status": "done", "accuracy": 0.25, "wall_s": 1.0})
-    store.record_evaluation({"key": "k", "status": "done", "accuracy": 0.75, "wall_s": 2.0})
+    store.put(Evaluation(**{"key": "k", "status": "done", "accuracy": 0.25, "wall_s": 1.0}))
+    store.put(Evaluation(**{"key": "k", "status": "done", "accuracy": 0.75, "wall_s": 2.0}))
     rows = _evaluations(store)
     assert len(rows) == 1
     assert rows[0]["accuracy"] == 0.75 and rows[0]["wall_s"] == 2.0
 
 
 def test_failed_row_is_replaced_by_done_row(store: Store) -> None:
-    store.record_condensation({"key": "c", "status": "failed", "error": "RuntimeError: boom", "wall_s": 1.0})
-    assert store.condensation("c")["status"] == "failed"
-    store.record_condensation({"key": "c", "status": "done", "artifact": "ab" * 32, "wall_s": 3.0})
+    store.put(Condensation(**{"key": "c", "status": "failed", "error": "RuntimeError: boom", "wall_s": 1.0}))
+    assert store.condensation("c").status == "failed"
+    store.put(Condensation(**{"key": "c", "status": "done", "artifact": "ab" * 32, "wall_s": 3.0}))
     rows = list(store.rows("condensations"))
     assert len(rows) == 1
     assert rows[0]["status"] == "done" and rows[0]["artifact"] == "ab" * 32 and rows[0]["wall_s"] == 3.0
 
 
 def test_replacing_row_clears_columns_of_previous_attempt(store: Store) -> None:
-    store.record_evaluation({"key": "k", "status": "failed", "error": "RuntimeError: boom", "wall_s": 1.0})
-    store.record_evaluation({"key": "k", "status": "done", "accuracy": 0.9, "wall_s": 2.0})
+    store.put(Evaluation(**{"key": "k", "status": "failed", "error": "RuntimeError: boom", "wall_s": 1.0}))
+    store.put(Evaluation(**{"key": "k", "status": "done", "accuracy": 0.9, "wall_s": 2.0}))
     (row,) = _evaluations(store)
     assert row["status"] == "done"
     assert row["error"] is None
 
 
-def test_evaluation_status_reports_latest_status(store: Store) -> None:
-    store.record_evaluation({"key": "a", "status": "failed", "error": "x"})
-    store.record_evaluation({"key": "b", "status": "done"})
-    store.record_evaluation({"key": "a", "status": "done"})
-    assert store.evaluation_status(["a", "b", "missing"]) == {"a": "done", "b": "done"}
+def test_evaluations_read_back_the_latest_record_of_each_key(store: Store) -> None:
+    store.put(Evaluation(**{"key": "a", "status": "failed", "error": "x"}))
+    store.put(Evaluation(**{"key": "b", "status": "done"}))
+    store.put(Evaluation(**{"key": "a", "status": "done"}))
+    found = store.evaluations(["a", "b", "missing"])
+    assert {key: record.status for key, record in found.items()} == {"a": "done", "b": "done"}
+    assert found["a"].error is None
 
 
-def test_unknown_column_raises_value_error(store: Store) -> None:
-    with pytest.raises(ValueError, match="no_such_column"):
-        store.record_evaluation({"key": "k", "status": "done", "no_such_column": 1})
-    with pytest.raises(ValueError, match="accuracy"):
-        store.record_condensation({"key": "k", "status": "done", "accuracy": 0.5})
-    assert _evaluations(store) == [] and list(store.rows("condensations")) == []
-    # the failed write left no transaction open: the store still works
-    store.record_evaluation({"key": "k", "status": "done"})
-    assert len(_evaluations(store)) == 1
+def test_records_read_back_equal_to_what_was_written(store: Store) -> None:
+    written = Condensation(key="c", status="done", config={"lr": 0.1, "net": "mlp"}, third_party=True, ipc=2,
+                           dataset_options={"size": 16}, versions={"dcbench": "0.1"}, wall_s=1.5, finished_at=3.0)
+    store.put(written)
+    assert store.condensation("c") == written
+    assert store.condensation("missing") is None
+
+
+def test_a_record_has_no_column_its_table_lacks(store: Store) -> None:
+    """Columns are the records' fields: a misspelt or foreign field cannot reach the store."""
+    with pytest.raises(TypeError, match="no_such_column"):
+        Evaluation(key="k", status="done", no_such_column=1)
+    with pytest.raises(TypeError, match="accuracy"):
+        Condensation(key="k", status="done", accuracy=0.5)
+    for table, columns in TABLES.items():
+        found = {r[1] for r in store.conn.execute(f"PRAGMA table_info({table})")}
+        assert found == set(columns), table
 
 
 def test_dict_values_are_stored_as_canonical_json(store: Store) -> None:
     versions = {"torch": "2.0", "dcbench": "0.1", "python": "3.11"}
     recipe = {"lr": 0.01, "epochs": 300, "augment": {"flip": True, "crop": 4}}
-    store.record_evaluation({"key": "a", "status": "done", "versions": versions, "recipe": recipe})
+    store.put(Evaluation(**{"key": "a", "status": "done", "versions": versions, "recipe": recipe}))
     reordered = {k: versions[k] for k in reversed(list(versions))}
-    store.record_evaluation({"key": "b", "status": "done", "versions": reordered, "recipe": recipe})
+    store.put(Evaluation(**{"key": "b", "status": "done", "versions": reordered, "recipe": recipe}))
     rows = {r["key"]: r for r in _evaluations(store)}
     for row in rows.values():
         assert isinstance(row["versions"], str) and isinstance(row["recipe"], str)
@@ -140,7 +157,8 @@ def test_dict_values_are_stored_as_canonical_json(store: Store) -> None:
 
 
 def test_runs_are_started_and_finished(store: Store) -> None:
-    run_id = store.start_run("grid", ["grid", "-c", "random"], "cpu", {"dcbench": "0.1", "torch": "2.0"})
+    run_id = "r1"
+    store.start_run(_run(run_id, ["grid", "-c", "random"], {"dcbench": "0.1", "torch": "2.0"}))
     (run,) = store.rows("runs")
     assert run["id"] == run_id and run["status"] == "running" and run["started_at"] > 0
     assert json.loads(run["argv"]) == ["grid", "-c", "random"]
@@ -151,7 +169,7 @@ def test_runs_are_started_and_finished(store: Store) -> None:
 
 
 def test_started_run_has_no_finish_time(store: Store) -> None:
-    store.start_run("grid", [], "cpu", {})
+    store.start_run(_run("r1", [], {}))
     (run,) = store.rows("runs")
     assert run["finished_at"] is None
 
@@ -221,7 +239,7 @@ def test_empty_file_becomes_a_store(tmp_path: Path) -> None:
     (tmp_path / FILENAME).write_bytes(b"")
     store = Store(tmp_path)
     try:
-        store.record_evaluation({"key": "k", "status": "done"})
+        store.put(Evaluation(**{"key": "k", "status": "done"}))
         assert len(_evaluations(store)) == 1
     finally:
         store.close()
@@ -240,6 +258,7 @@ _WRITER = textwrap.dedent("""
     package = types.ModuleType("dcbench")
     package.__path__ = list(importlib.util.find_spec("dcbench").submodule_search_locations)
     sys.modules["dcbench"] = package
+    from dcbench.records import Evaluation, Run
     from dcbench.store import Store
     assert "torch" not in sys.modules
 
@@ -253,10 +272,11 @@ _WRITER = textwrap.dedent("""
         time.sleep(0.001)
     store = Store(folder)  # all writers open (and may create) the file at the same moment
     for i in range(count):
-        store.record_evaluation({"key": f"{name}-{i}", "status": "done", "accuracy": i / count,
-                                 "versions": {"dcbench": "test"}, "eval_index": i})
+        store.put(Evaluation(key=f"{name}-{i}", status="done", accuracy=i / count, versions={"dcbench": "test"},
+                             eval_index=i))
         if i % 50 == 0:
-            store.start_run("grid", [name, str(i)], "cpu", {"dcbench": "test"})
+            store.start_run(Run(id=f"{name}-{i}", started_at=time.time(), command="grid", argv=[name, str(i)],
+                                host="here", device="cpu", versions={"dcbench": "test"}, status="running"))
     store.close()
 """)
 
@@ -309,7 +329,7 @@ def test_opening_waits_for_another_process_creating_the_store(tmp_path: Path) ->
     release.start()
     try:
         store = Store(tmp_path)
-        store.record_evaluation({"key": "k", "status": "done"})
+        store.put(Evaluation(**{"key": "k", "status": "done"}))
         assert [r["key"] for r in _evaluations(store)] == ["k"]
         store.close()
     finally:
@@ -365,7 +385,7 @@ def test_schema_committed_during_the_version_check_is_accepted(
     store = Store(tmp_path)
     try:
         assert raced, "the version check did not probe the file"
-        store.record_evaluation({"key": "k", "status": "done"})
+        store.put(Evaluation(**{"key": "k", "status": "done"}))
         assert len(_evaluations(store)) == 1
     finally:
         store.close()
@@ -380,13 +400,14 @@ def test_synth_row_carries_versions_device_and_memory(tmp_path: Path) -> None:
     from dcbench.cells import SynthCell, Workspace, run_synth
 
     ws = Workspace(results=tmp_path, data_root=tmp_path / "data", device=torch.device("cpu"))
-    resolved = SynthCell(condenser="random", dataset="digits", ipc=2, seed=0, profile="smoke").resolved()
-    row = run_synth(ws, resolved)
+    resolved = SynthCell(condenser="random", dataset="digits", ipc=2, seed=0, profile="smoke").bind()
+    record = run_synth(ws, resolved)
     store = Store(tmp_path)
     try:
-        run_id = store.start_run("synth", ["synth"], "cpu", {"dcbench": "test"})
-        store.record_condensation({**row, "run_id": run_id})
-        stored = store.condensation(resolved.key)
+        run_id = "r1"
+        store.start_run(_run(run_id, ["synth"], {"dcbench": "test"}))
+        store.put(dataclasses.replace(record, run_id=run_id))
+        stored = next(store.rows("condensations", "key = ?", [resolved.key]), None)
     finally:
         store.close()
     assert stored is not None

@@ -272,12 +272,12 @@ def test_spec_version_is_part_of_the_key_and_distribution_version_is_not(site, t
     grid = (*GRID, "-c", "toy_mean", "--results", str(results))
     code, out, err = run_main(monkeypatch, capsys, *grid)
     assert code == 0, err
-    first = cell.resolved().key
+    first = cell.bind().key
 
     # A release 0.2.0 that changes nothing: same key, and running the grid again computes nothing.
     site(TOY_DIST, "0.2.0", metadata.distribution(TOY_DIST).read_text("entry_points.txt"))
     assert str(get_registry().condensers.entry("toy_mean").origin) == "dcbench-toy-plugin 0.2.0"
-    assert cell.resolved().key == first
+    assert cell.bind().key == first
     code, out, err = run_main(monkeypatch, capsys, *grid)
     assert code == 0, err
     assert "nothing to compute" in err
@@ -285,7 +285,7 @@ def test_spec_version_is_part_of_the_key_and_distribution_version_is_not(site, t
 
     # Outputs changed, so the author bumps spec.version: a new key, computed again.
     monkeypatch.setattr(ToyMean, "spec", dataclasses.replace(ToyMean.spec, version=2))
-    bumped = cell.resolved().key
+    bumped = cell.bind().key
     assert bumped != first
     code, out, err = run_main(monkeypatch, capsys, *grid)
     assert code == 0, err

@@ -117,7 +117,7 @@ def test_models_that_cannot_work_at_small_sizes_are_refused_with_the_reason():
         mobilenet(in_chans=1, num_classes=10, img_size=28)
     with pytest.raises(UserError, match="timm:mobilenetv3_small_100 cannot synthesise generated"):
         SynthCell(condenser="gm", dataset="generated", ipc=1, seed=0, profile="smoke",
-                  synth_net="timm:mobilenetv3_small_100").resolved()
+                  synth_net="timm:mobilenetv3_small_100").bind()
 
 
 def test_vision_transformers_are_built_for_the_image_size():

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dcbench import __version__
 from dcbench.errors import UserError
 from dcbench.leaderboard import (
     MATRIX_NOTE,
     SCORE_NOTE,
     THIRD_PARTY_NOTE,
-    Board,
+    Leaderboard,
     View,
     default_entry,
     method_matrix,
@@ -34,6 +33,7 @@ from dcbench.leaderboard import (
 )
 from dcbench.publish.plot import accuracy_plot, plot_groups
 from dcbench.runtime import digest
+from dcbench.version import __version__
 
 MANIFEST = ".dcbench-publish.json"
 IMAGES = "images"
@@ -85,7 +85,7 @@ def image_name(synthesis: tuple) -> str:
                                synth_net or "selection") + ".png"
 
 
-def _grids(board: Board, results: Path) -> tuple[dict[tuple, Any], list[str]]:
+def _grids(board: Leaderboard, results: Path) -> tuple[dict[tuple, Any], list[str]]:
     """The image grid of each synthesis's first run; a set that cannot be read is reported, not fatal."""
     from dcbench.artifacts import image_grid, load_artifact
 
@@ -102,7 +102,7 @@ def _grids(board: Board, results: Path) -> tuple[dict[tuple, Any], list[str]]:
     return grids, missing
 
 
-def records(board: Board, images: dict[tuple, str]) -> list[dict[str, Any]]:
+def records(board: Leaderboard, images: dict[tuple, str]) -> list[dict[str, Any]]:
     """One record per leaderboard entry: its numbers, whether Table 1 shows it, cost and provenance."""
     defaults = {default_entry(board.of(s, m)) for s in board.settings() + board.settings(whole=True)
                 for m in board.methods(s)}
@@ -144,7 +144,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def page(board: Board, images: dict[tuple, str], plots: dict[Any, Plot], missing: list[str],
+def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], missing: list[str],
          filters: dict[str, Any]) -> Page:
     asked = ", ".join(f"{k} {v}" for k, v in filters.items() if v is not None) or "none (everything stored)"
     how = [
@@ -177,7 +177,7 @@ def page(board: Board, images: dict[tuple, str], plots: dict[Any, Plot], missing
     return Page("dcbench leaderboard", sections)
 
 
-def publish(board: Board, out: Path, results: Path, filters: dict[str, Any]) -> Published:
+def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any]) -> Published:
     from dcbench.artifacts import write_png
     from dcbench.publish.html import render_html
     from dcbench.publish.markdown import render_markdown

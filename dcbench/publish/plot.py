@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from html import escape
 
-from dcbench.leaderboard import Board, Method, Setting, networks_of
+from dcbench.leaderboard import Leaderboard, Method, Setting, networks_of
 
 WIDTH, HEIGHT = 720, 380
 LEFT, RIGHT, TOP, BOTTOM = 56, 250, 28, 46  # the right margin holds the legend
@@ -15,12 +15,12 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf"]
 
 
-def plot_groups(board: Board, profile: str) -> list[Setting]:
+def plot_groups(board: Leaderboard, profile: str) -> list[Setting]:
     """One plot per data set (with its serving options) of a profile: the whole-data setting names it."""
     return sorted({s.whole for s in board.settings(profile)}, key=Setting.order)
 
 
-def accuracy_plot(board: Board, data: Setting) -> str:
+def accuracy_plot(board: Leaderboard, data: Setting) -> str:
     """Each method's Table 1 entry at every ipc, ± std as bars; whole data as a dashed line."""
     settings = [s for s in board.settings(data.profile) if s.whole == data]
     ipcs = sorted({s.ipc for s in settings})

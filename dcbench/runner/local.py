@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dcbench.grid import GridRun, WorkerSpec, execute
+from dcbench.grid.scheduler import CellQueue
+from dcbench.tasks import WorkerSpec, execute
 
 
 class LocalRunner:
@@ -16,8 +17,8 @@ class LocalRunner:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def run(self, grid: GridRun) -> None:
-        while (task := grid.take()) is not None:
-            grid.started(task)
-            row, where = execute(task, self.worker, grid.reporter(task))
-            grid.finish(task, row, where)
+    def run(self, queue: CellQueue) -> None:
+        while (task := queue.take()) is not None:
+            queue.started(task)
+            record, where = execute(task, self.worker, queue.reporter(task))
+            queue.finish(task, record, where)

@@ -1,10 +1,11 @@
 """The Ray Tune runner: every cell a Tune trial, on a private local Ray or on a joined cluster.
 
-Tune gets its trials from a searcher that asks the grid for the next ready cell (a cls cell as
-soon as its artifact exists) and is capped at the number of cells the cluster holds at once, so
-the grid chooses the order just in time. A worker returns its row as the trial's last result; a
-Tune callback in the driver records it, so only the driver writes the store. Intermediate results
-(at most one per REPORT_EVERY_S per cell) carry a cell's own progress to the driver's display.
+Tune gets its trials from a searcher that asks the cell queue for the next ready cell (a cls cell
+as soon as its artifact exists) and is capped at the number of cells the cluster holds at once, so
+the scheduler chooses the order just in time. A worker returns its record as the trial's last
+result; a Tune callback in the driver hands it to the queue, so only the driver writes the store.
+Intermediate results (at most one per REPORT_EVERY_S per cell) carry a cell's own progress to the
+driver's display.
 Tune's experiment state is thrown away: the store is what a rerun resumes from.
 
 A private Ray lives in a short fresh directory (Ray's socket paths must fit in 107 bytes) that a
@@ -29,7 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from dcbench.errors import UserError
-from dcbench.grid import GridRun, Task, WorkerSpec, execute, metrics_text
+from dcbench.events import metrics_text
+from dcbench.grid.scheduler import CellQueue
+from dcbench.records import Condensation, Evaluation, from_row, to_row
+from dcbench.tasks import SYNTH, Task, WorkerSpec, execute
 
 QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -132,8 +136,8 @@ class RayRunner:
         if self._private:
             self._private.stop()
 
-    def run(self, grid: GridRun) -> None:
-        session = _Session(grid, self.worker)
+    def run(self, queue: CellQueue) -> None:
+        session = _Session(queue, self.worker)
         storage = tempfile.mkdtemp(prefix="tune-", dir=self._private.temp if self._private else None)
         try:
             tuner = tune.Tuner(
@@ -194,16 +198,17 @@ class PrivateRay:
 
 
 class _Session:
-    """The grid a Tuner serves and the cell behind each of its trials.
+    """The cell queue a Tuner serves and the cell behind each of its trials.
 
-    Tune pickles its searcher and callbacks with its own state; the grid (a store connection, a live
-    display) cannot be pickled, so a session pickles as a reference to the live one of this process.
+    Tune pickles its searcher and callbacks with its own state; the queue (its subscribers hold a
+    store connection and a live display) cannot be pickled, so a session pickles as a reference to
+    the live one of this process.
     """
 
     _live: dict[str, "_Session"] = {}
 
-    def __init__(self, grid: GridRun, worker: WorkerSpec) -> None:
-        self.grid = grid
+    def __init__(self, queue: CellQueue, worker: WorkerSpec) -> None:
+        self.queue = queue
         self.worker = worker
         self.tasks: dict[str, Task] = {}  # trial id -> cell
         self.id = uuid.uuid4().hex
@@ -221,46 +226,47 @@ class _Session:
 
 
 class _Cells(Searcher):
-    """Tune's source of trials: the grid's ready cells, in the grid's order, until the grid is finished."""
+    """Tune's source of trials: the queue's ready cells, in its order, until it is finished."""
 
     def __init__(self, session: _Session) -> None:
         super().__init__()
         self.session = session
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        grid = self.session.grid
-        task = grid.take()
+        queue = self.session.queue
+        task = queue.take()
         if task is None:  # None: ask again when a running cell has finished and may have unlocked others
-            return Searcher.FINISHED if grid.finished else None
+            return Searcher.FINISHED if queue.finished else None
         self.session.tasks[trial_id] = task
         return {"task": task, "worker": self.session.worker}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        """Rows arrive through _Results, which sees both a trial's last result and its error."""
+        """Records arrive through _Results, which sees both a trial's last result and its error."""
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing of Tune's state is resumed: the store is the grid's state."""
 
 
 class _Results(tune.Callback):
-    """In the driver: a cell's progress to the display, its row (or its worker's failure) to the store."""
+    """In the driver: a cell's progress and its record (or its worker's failure) to the queue."""
 
     def __init__(self, session: _Session) -> None:
         self.session = session
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        self.session.grid.started(self.session.tasks[trial.trial_id])
+        self.session.queue.started(self.session.tasks[trial.trial_id])
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        task, grid = self.session.tasks[trial.trial_id], self.session.grid
-        if "cell_row" in result:
-            grid.finish(task, json.loads(result["cell_row"]), json.loads(result["cell_log"]))
+        task, queue = self.session.tasks[trial.trial_id], self.session.queue
+        if "cell_record" in result:
+            kind = Condensation if task.kind == SYNTH else Evaluation
+            queue.finish(task, from_row(kind, json.loads(result["cell_record"])), json.loads(result["cell_log"]))
         elif "cell_step" in result:
-            grid.progress(task, result["cell_step"], result.get("cell_total"), result["cell_metrics"])
+            queue.progress(task, result["cell_step"], result.get("cell_total"), result["cell_metrics"])
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         task = self.session.tasks[trial.trial_id]
-        self.session.grid.finish(task, task.failed_row(f"its Ray worker failed: {_trial_error(trial)}"), {})
+        self.session.queue.finish(task, task.failed(f"its Ray worker failed: {_trial_error(trial)}"), {})
 
 
 def _trial_error(trial) -> str:
@@ -275,7 +281,7 @@ def _trial_error(trial) -> str:
 
 
 def _trainable(config: dict[str, Any]) -> dict[str, str]:
-    """One cell in a Ray worker. The row travels as JSON: Tune flattens nested result dicts."""
+    """One cell in a Ray worker. The record travels as JSON: Tune flattens nested result dicts."""
     task: Task = config["task"]
     last = -math.inf
 
@@ -287,7 +293,7 @@ def _trainable(config: dict[str, Any]) -> dict[str, str]:
         total = metrics.pop("total", None)
         tune.report({"cell_step": step, "cell_total": total, "cell_metrics": metrics_text(metrics)})
 
-    row, where = execute(task, config["worker"], report)
+    record, where = execute(task, config["worker"], report)
     where.update(gpu_ids=[str(g) for g in ray.get_gpu_ids()],
                  cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"))
-    return {"cell_row": json.dumps(row, default=str), "cell_log": json.dumps(where)}
+    return {"cell_record": json.dumps(to_row(record), default=str), "cell_log": json.dumps(where)}

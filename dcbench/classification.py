@@ -1,0 +1,87 @@
+"""The classification protocol: what "evaluating a set" means, as one explicit configuration.
+
+An evaluation trains one fresh classification-stage network on a set (a condensed set, or the
+whole training split) and tests it on the whole test split. :class:`Classification` is everything
+that decides how that happens beyond the network, the set and the seed: the training recipe
+(derived from the profile and the data set's settings, :mod:`dcbench.protocol`) and the schedule.
+All of it is in the result's key; :meth:`Classification.identity` is exactly the part of the key
+it contributes, and fields added later must leave that part unchanged at their defaults, so that
+no stored result is voided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from dcbench.architecture import seeded_init
+from dcbench.condenser import CondensedSet
+from dcbench.dataset import DatasetSpec
+from dcbench.errors import UserError
+from dcbench.profiles import Profile
+from dcbench.protocol import Recipe, train_network
+from dcbench.runtime import generator
+from dcbench.schedule import LR_SCHEDULE, LearnedSchedule, train_with_schedule
+
+#: "standard": the recipe below; "learned": replay the training schedule a condenser learned with
+#: its set (dataset distillation's per-step rates, dcbench.schedule).
+STANDARD, LEARNED = "standard", "learned"
+SCHEDULES = (STANDARD, LEARNED)
+#: What a learned-schedule result records as its recipe (the rates are the set's own).
+LEARNED_RECIPE = {"kind": "learned_schedule", "init": "xavier_normal", "optimizer": "sgd",
+                  "lr": "the set's learned rate per step", "momentum": 0.0, "weight_decay": 0.0}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """How a fresh network is trained on a set before it is tested: the protocol's Config."""
+
+    recipe: Recipe
+    schedule: str = STANDARD
+
+    @classmethod
+    def of(cls, profile: Profile, dataset_settings: dict[str, Any], *, whole: bool,
+           schedule: str = STANDARD) -> "Classification":
+        """The configuration a profile gives on a data set: for a condensed set, or the whole split."""
+        if schedule not in SCHEDULES:
+            raise UserError(f"schedule {schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if whole and schedule != STANDARD:
+            raise UserError("the whole training split is trained with the standard schedule only")
+        recipe = (Recipe.whole_data if whole else Recipe.condensed)(profile, dataset_settings)
+        return cls(recipe, schedule)
+
+    @property
+    def recorded_recipe(self) -> dict[str, Any]:
+        """The recipe a result records (its ``recipe`` column)."""
+        return LEARNED_RECIPE if self.schedule == LEARNED else self.recipe.to_json()
+
+    def identity(self) -> dict[str, Any]:
+        """This configuration's part of an evaluation's key."""
+        return {"recipe": self.recorded_recipe, "schedule": self.schedule}
+
+    def train(self, arch: Callable[..., nn.Module], spec: DatasetSpec, condensed: CondensedSet, *, seed: int,
+              device: torch.device, report: Callable[..., None]) -> nn.Module:
+        """A fresh classification-stage net, its weights and every later draw from ``seed``, trained
+        on ``condensed`` (its images on ``device``)."""
+        gen = generator(seed)
+        with seeded_init(gen):
+            net = arch(in_chans=spec.channels, num_classes=spec.classes, img_size=spec.size, stage="classification")
+        net = net.to(device)
+        images, labels = condensed.images.to(device), condensed.labels.to(device)
+        if self.schedule == LEARNED:
+            return train_with_schedule(net, images, labels, LearnedSchedule.from_extras(condensed.extras),
+                                       generator=gen)
+        on_epoch = lambda epoch, loss, acc: report(epoch, loss=loss, train_acc=acc, total=self.recipe.epochs)
+        return train_network(net, images, labels, self.recipe, generator=gen, on_epoch=on_epoch)
+
+
+def schedules_of(artifact_meta: dict[str, Any]) -> tuple[str, ...]:
+    """The schedules a set is evaluated under: its learned one too, when it carries one."""
+    return SCHEDULES if artifact_meta.get("learned_schedule") else (STANDARD,)
+
+
+def carries_schedule(condensed: CondensedSet) -> bool:
+    return LR_SCHEDULE in condensed.extras

@@ -1,0 +1,409 @@
+"""The ``dcbench`` command line (typer + rich): it parses options, calls :class:`dcbench.Bench`, prints.
+
+User errors: one line on stderr, exit code 2. Exit code 1: a computation failed (its record says why).
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from dcbench.bench import DEFAULT_RESULTS, Bench
+from dcbench.cli.display import console as err_console
+from dcbench.cli.options import (
+    CondenserOpt,
+    DatasetOpt,
+    EvalsOpt,
+    IpcOpt,
+    ProfileOpt,
+    Results,
+    SeedOpt,
+    SetsOpt,
+    SynthOpt,
+    parse_sets,
+    parse_vary,
+    uses_bench,
+)
+from dcbench.cli.tables import (
+    benchmark_ratios,
+    benchmark_table,
+    evaluation_summary,
+    grid_summary,
+    leaderboard_tables,
+)
+from dcbench.errors import UserError
+from dcbench.records import Evaluation
+from dcbench.store import FILENAME
+from dcbench.version import __version__
+
+app = typer.Typer(help="Benchmark dataset condensation: condensers × networks × data sets.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich")
+out = Console()
+
+
+# --- synth / eval ------------------------------------------------------------------------------
+
+@app.command()
+@uses_bench()
+def synth(
+    bench: Bench,
+    condenser: CondenserOpt,
+    dataset: DatasetOpt = "digits",
+    ipc: IpcOpt = 1,
+    synth_net: SynthOpt = None,
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = "smoke",
+    sets: SetsOpt = [],
+    cls: Annotated[Optional[str], typer.Option("--cls", help="Also evaluate on these networks (comma list).")] = None,
+    evals: EvalsOpt = None,
+    rerun: Annotated[bool, typer.Option("--rerun", help="Compute again even if this cell is stored.")] = False,
+    size: Optional[int] = None,
+    channels: Optional[int] = None,
+) -> None:
+    """Condense a data set into IPC images per class and save the artifact."""
+    nets = bench.select("architecture", cls) if cls else []  # a typo here stops before the synthesis
+    made = bench.synthesize(condenser, dataset=dataset, ipc=ipc, seed=seed, synth=synth_net,
+                            overrides=parse_sets(sets), profile=profile, size=size, channels=channels, rerun=rerun)
+    if not made.done:
+        err_console.print(f"[red]synthesis failed[/red]: {escape(made.error or '')} (recorded in "
+                          f"{bench.results / FILENAME})")
+        raise typer.Exit(1)
+    out.print(f"artifact [bold]{made.artifact}[/bold]  ({made.condenser}, {made.dataset}, ipc {made.ipc}, "
+              f"{made.wall_s:.1f}s)")
+    if nets:
+        _print_evaluations(bench.evaluate(made.artifact, cls=nets, evals=evals, seed=seed, profile=profile))
+
+
+def _print_evaluations(records: list[Evaluation]) -> None:
+    out.print(evaluation_summary(records))
+    if not all(r.done for r in records):
+        raise typer.Exit(1)
+
+
+@app.command("eval")
+@uses_bench()
+def eval_(
+    bench: Bench,
+    artifact: Annotated[Optional[str], typer.Argument(help="Artifact id (or prefix) or .safetensors path.")] = None,
+    cls: Annotated[str, typer.Option("--cls", help="Classification networks: names, globs, @suites.")] = "convnet",
+    evals: EvalsOpt = None,
+    whole: Annotated[bool, typer.Option("--whole", help="Train on the whole training split of --dataset.")] = False,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Data set (with --whole).")] = None,
+    seed: SeedOpt = 0,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile \\[default: the artifact's].")] = None,
+    size: Optional[int] = None,
+    channels: Optional[int] = None,
+) -> None:
+    """Train fresh networks on a condensed set (or the whole data) and test them."""
+    nets = bench.select("architecture", cls)
+    if whole == (artifact is not None):
+        raise UserError("give either an ARTIFACT or --whole --dataset NAME")
+    if whole:
+        if not dataset:
+            raise UserError("--whole needs --dataset NAME")
+        records = bench.evaluate_whole(dataset=dataset, cls=nets, evals=evals, seed=seed, profile=profile or "smoke",
+                                       size=size, channels=channels)
+    else:
+        records = bench.evaluate(artifact, cls=nets, evals=evals, seed=seed, profile=profile)
+    _print_evaluations(records)
+
+
+# --- bench -------------------------------------------------------------------------------------
+
+@app.command("bench")
+@uses_bench()
+def bench_(
+    bench: Bench,
+    condenser: CondenserOpt,
+    dataset: DatasetOpt = "digits",
+    ipc: IpcOpt = 1,
+    synth_net: SynthOpt = None,
+    iterations: Annotated[int, typer.Option("--iterations", help="Outer iterations to time (first is warm-up).")] = 4,
+    compare: Annotated[bool, typer.Option("--compare", help="Time every implementation and print ratios.")] = False,
+    vary: Annotated[list[str], typer.Option("--vary", help="Also time these values of a hyperparameter, "
+                                                           "key=v1,v2 (repeatable; with --compare, per "
+                                                           "implementation).")] = [],
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = "smoke",
+    sets: SetsOpt = [],
+    size: Optional[int] = None,
+    channels: Optional[int] = None,
+) -> None:
+    """Time a condenser (seconds per outer iteration or in total, peak memory) without evaluating it.
+
+    Runs cold in a scratch folder (no cached whole-data run). On CPU, peak memory is the process's
+    high-water mark: time condensers in separate commands to compare their memory. Ratios compare
+    every variant with the first."""
+    timed = bench.benchmark(condenser, synth=synth_net, dataset=dataset, ipc=ipc, iterations=iterations,
+                            compare=compare, vary=parse_vary(vary), seed=seed, profile=profile,
+                            overrides=parse_sets(sets), size=size, channels=channels)
+    out.print(benchmark_table(timed, f"{timed[0].condenser} · {dataset} · ipc {ipc} · synth {synth_net or '—'}"))
+    for line in benchmark_ratios(timed):
+        out.print(line)
+
+
+# --- grid --------------------------------------------------------------------------------------
+
+@app.command()
+@uses_bench()
+def grid(
+    bench: Bench,
+    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all.")] = "all",
+    synth_net: Annotated[str, typer.Option("--synth", help="Synthesis nets (for condensers that need one): "
+                                                           "names, globs, @suites, all.")] = "convnet",
+    cls: Annotated[str, typer.Option("--cls", help="Classification nets: names, globs, @suites, all.")] = "convnet",
+    dataset: Annotated[str, typer.Option("--dataset", help="Data sets: names, globs, lists, all.")] = "digits",
+    ipc: Annotated[str, typer.Option("--ipc", help="Images per class, a comma list: 1,10,50.")] = "1",
+    runs: Annotated[Optional[int], typer.Option("--runs", help="Condensed sets per cell, seeds SEED, SEED+1, … "
+                                                               "\\[default: profile's].")] = None,
+    evals: EvalsOpt = None,
+    seed: SeedOpt = 0,
+    profile: ProfileOpt = "smoke",
+    sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value for every selected "
+                                                          "condenser that has the key (repeatable).")] = [],
+    whole: Annotated[bool, typer.Option("--whole", help="Also train the classification nets on the whole "
+                                                        "training split.")] = False,
+    rerun: Annotated[str, typer.Option("--rerun", help="missing: cells with no stored result; failed: those and "
+                                                       "failed ones; all: every cell.")] = "missing",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run and stop.")] = False,
+    runner: Annotated[str, typer.Option("--runner", help="ray (Ray Tune, every GPU) or local (this process, "
+                                                         "no Ray).")] = "ray",
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster (host:port) "
+                                                                             "instead of a private one.")] = None,
+    gpus_per_cell: Annotated[Optional[float], typer.Option(
+        "--gpus-per-cell", help="GPUs per cell; fractions share a GPU \\[default: 1 where Ray has GPUs and --device "
+                                "is not cpu, else 0].", show_default=False)] = None,
+    cpus_per_cell: Annotated[float, typer.Option("--cpus-per-cell", help="CPUs per cell.")] = 1.0,
+    ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of the private Ray \\[default: all].",
+                                                    show_default=False)] = None,
+    ray_gpus: Annotated[Optional[int], typer.Option("--ray-gpus", help="GPUs of the private Ray \\[default: all].",
+                                                    show_default=False)] = None,
+    size: Optional[int] = None,
+    channels: Optional[int] = None,
+) -> None:
+    """Run a grid: condensers × synthesis nets × classification nets × data sets × ipc × runs.
+
+    Only cells missing from the store are computed; killing a grid loses no finished result."""
+    result = bench.grid(condenser, synth=synth_net, cls=cls, dataset=dataset, ipc=ipc, runs=runs, evals=evals,
+                        seed=seed, profile=profile, overrides=parse_sets(sets), whole=whole, rerun=rerun,
+                        dry_run=dry_run, runner=runner, ray_address=ray_address, gpus_per_cell=gpus_per_cell,
+                        cpus_per_cell=cpus_per_cell, ray_cpus=ray_cpus, ray_gpus=ray_gpus, size=size,
+                        channels=channels)
+    typos = result.typo_error()
+    if dry_run:
+        if typos:
+            raise typos
+        return
+    if result.run_id is None:
+        err_console.print("nothing to compute: every cell of this grid is stored")
+    out.print(grid_summary(result))
+    ipc_shown = result.ipcs[0] if len(result.ipcs) == 1 else None
+    for name in result.datasets:
+        try:
+            board = bench.leaderboard(dataset=name, ipc=ipc_shown, profile=result.profile)
+        except UserError:  # nothing of this data set was evaluated (every cell of it failed)
+            continue
+        for table in leaderboard_tables(board):
+            out.print(table)
+    failed = len(result.failed) + result.kept_failed
+    if failed:
+        err_console.print(f"{failed} cell(s) of this grid failed; their errors are in {bench.results / FILENAME} "
+                          "(`--rerun failed` computes them again)", highlight=False)
+    if result.broken:
+        err_console.print(f"left out because their plugin failed to load: {', '.join(result.broken)} (see `dcbench "
+                          "plugins`); fix or uninstall it and run the same grid again", highlight=False)
+    if typos:
+        raise typos
+    if not result.complete:
+        raise typer.Exit(1)
+
+
+# --- show --------------------------------------------------------------------------------------
+
+@app.command()
+def show(
+    artifact: Annotated[str, typer.Argument(help="Artifact id (or prefix) or .safetensors path.")],
+    png: Annotated[Optional[Path], typer.Option("--png", help="Image grid file \\[default: ./<id>.png].")] = None,
+    results: Results = DEFAULT_RESULTS,
+) -> None:
+    """Print an artifact's metadata and write a PNG grid of its images, one row per class."""
+    from dcbench.artifacts import image_grid, write_png
+
+    loaded = Bench(results).artifact(artifact)
+    meta = loaded.metadata
+    table = Table(title=f"artifact {loaded.id}", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key in ("condenser", "condenser_version", "config", "dataset", "dataset_version", "options", "synth_net",
+                "ipc", "seed", "profile", "normalisation", "key"):
+        table.add_row(key, str(meta.get(key)))
+    table.add_row("origin", str(meta["condenser_origin"]))
+    table.add_row("images", f"{tuple(loaded.condensed.images.shape)}")
+    if loaded.condensed.indices is not None:
+        indices = loaded.condensed.indices.tolist()
+        table.add_row("indices", str(indices[:20]) + (" …" if len(indices) > 20 else ""))
+    for name, value in loaded.condensed.extras.items():
+        table.add_row(f"extra {name}", f"{tuple(value.shape)}")
+    table.add_row("file", str(loaded.path))
+    out.print(table)
+    norm = meta["normalisation"]
+    grid = image_grid(loaded.condensed, norm["mean"], norm["std"], meta["dataset_spec"]["classes"])
+    path = write_png(grid, png or Path(f"{loaded.id[:12]}.png"))
+    out.print(f"image grid written to {path}")
+
+
+# --- list / plugins ----------------------------------------------------------------------------
+
+KINDS = {"condensers": "condenser", "architectures": "architecture", "datasets": "dataset"}
+
+
+@app.command("list")
+def list_(
+    what: Annotated[str, typer.Argument(help="condensers, architectures, datasets, suites or profiles.")],
+    pattern: Annotated[Optional[str], typer.Argument(help="Selector or glob, e.g. 'convnet*' or 'timm:*res*'.")] = None,
+) -> None:
+    """List registered components, suites or profiles."""
+    from dcbench.registry import PluginError, get_registry
+
+    reg = get_registry()
+    if what == "suites":
+        table = Table("suite", "members")
+        for name, members in reg.suites.items():
+            table.add_row("@" + name, ", ".join(members))
+    elif what == "profiles":
+        table = Table("profile", "K", "runs × evals", "cls epochs (aug)", "whole-data epochs", "for")
+        for p in reg.profiles.values():
+            table.add_row(p.name, str(p.iterations), f"{p.runs} × {p.evals}", f"{p.cls_epochs} ({p.cls_epochs_aug})",
+                          str(p.whole_epochs), p.description)
+    elif what in KINDS:
+        kind = KINDS[what]
+        names = reg.select(kind, pattern) if pattern else reg.kinds[kind].names()
+        table = Table("name", "version", "about", "origin")
+        for name in names:
+            try:
+                obj = reg.architecture(name) if kind == "architecture" else reg.kinds[kind].get(name)
+                spec = obj.spec
+                about = _describe(kind, spec)
+                version = str(spec.version)
+            except PluginError as exc:
+                about, version = f"[red]{escape(str(exc))}[/red]", "?"
+            origin = reg.architecture_origin(name) if kind == "architecture" else reg.kinds[kind].entry(name).origin
+            table.add_row(name, version, about, str(origin))
+    else:
+        raise UserError(f"cannot list '{what}': choose condensers, architectures, datasets, suites or profiles")
+    out.print(table)
+
+
+def _describe(kind: str, spec: Any) -> str:
+    if kind == "condenser":
+        return f"{spec.kind}{', needs a network' if spec.needs_network else ''}. {spec.description}".strip()
+    if kind == "dataset":
+        return f"{spec.channels}×{spec.size}×{spec.size}, {spec.classes} classes"
+    sizes = "any size" if spec.sizes is None else "/".join(f"{s}px" for s in spec.sizes)
+    variant = f" (variant of {spec.variant_of})" if spec.variant_of else ""
+    return f"{spec.description} [{sizes}]{variant}".strip()
+
+
+@app.command()
+def plugins() -> None:
+    """Every registered component with its kind, spec version and origin; broken plugins in red."""
+    from dcbench.registry import PluginError, get_registry
+
+    reg = get_registry()
+    table = Table("name", "kind", "spec version", "origin", "status", "aliases")
+    broken = 0
+    for kind, kinds in reg.kinds.items():
+        for entry in kinds.entries():
+            try:
+                obj = kinds.get(entry.name)
+                version = str(getattr(getattr(obj, "spec", None), "version", "—"))
+                status = "ok"
+            except PluginError as exc:
+                version, status = "?", f"[red]{escape(str(exc))}[/red]"
+                broken += 1
+            table.add_row(entry.name, kind, version, str(entry.origin), status, ", ".join(entry.aliases))
+    for kind, kinds in reg.kinds.items():
+        for name, message in kinds.conflicts.items():
+            table.add_row(name, kind, "?", "", f"[red]{escape(message)}[/red]")
+            broken += 1
+    for line in reg.broken_entry_points:
+        table.add_row("?", "entry point", "?", "", f"[red]{escape(line)}[/red]")
+        broken += 1
+    out.print(table)
+    if broken:
+        err_console.print(f"{broken} plugin(s) failed to load; the others work")
+
+
+# --- leaderboard -------------------------------------------------------------------------------
+
+leaderboard_app = typer.Typer(help="Leaderboards from the results store.", invoke_without_command=True)
+app.add_typer(leaderboard_app, name="leaderboard")
+
+LbDataset = Annotated[Optional[str], typer.Option("--dataset", help="Only this data set.")]
+LbIpc = Annotated[Optional[int], typer.Option("--ipc", help="Only this many images per class.")]
+LbProfile = Annotated[Optional[str], typer.Option("--profile", help="Only this profile.")]
+
+
+@leaderboard_app.callback()
+def leaderboard(ctx: typer.Context, dataset: LbDataset = None, ipc: LbIpc = None, profile: LbProfile = None,
+                results: Results = DEFAULT_RESULTS) -> None:
+    """Leaderboards from the results store (`show` is the default)."""
+    if ctx.invoked_subcommand is None:
+        show_leaderboard(dataset=dataset, ipc=ipc, profile=profile, results=results)
+        return
+    # `dcbench leaderboard --dataset x publish` would otherwise publish everything, silently. (By name:
+    # typer vendors its own copy of click's ParameterSource enum.)
+    given = [f"--{name}" for name in ("dataset", "ipc", "profile", "results")
+             if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+    if given:
+        raise UserError(f"give {', '.join(given)} after the subcommand: dcbench leaderboard "
+                        f"{ctx.invoked_subcommand} {' '.join(given)} …")
+
+
+@leaderboard_app.command("show")
+def show_leaderboard(dataset: LbDataset = None, ipc: LbIpc = None, profile: LbProfile = None,
+                     results: Results = DEFAULT_RESULTS) -> None:
+    """Condenser × network tables per data set, ipc and profile: mean ± std (n), synthesis cost."""
+    for table in leaderboard_tables(Bench(results).leaderboard(dataset=dataset, ipc=ipc, profile=profile)):
+        out.print(table)
+
+
+@leaderboard_app.command("publish")
+def publish_leaderboard(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the leaderboard into.")] = Path("leaderboard"),
+    dataset: LbDataset = None,
+    ipc: LbIpc = None,
+    profile: LbProfile = None,
+    results: Results = DEFAULT_RESULTS,
+) -> None:
+    """Write README.md, results.csv/json, a static index.html, image grids and plots into --out.
+
+    Publishing into an earlier leaderboard replaces the files it generated, nothing else."""
+    done = Bench(results).publish(out_dir, dataset=dataset, ipc=ipc, profile=profile)
+    if done.missing_images:
+        err_console.print(f"[yellow]{len(done.missing_images)} image grid(s) not drawn[/yellow]: artifact missing or "
+                          "unreadable (listed under 'Images not drawn' in README.md)")
+    out.print(f"published {done.records} entries, {done.images} image grid(s) and {len(done.files)} files to "
+              f"{escape(str(done.folder))} (open {escape(str(done.folder / 'index.html'))})")
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        out.print(f"dcbench {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    try:
+        app()
+    except UserError as exc:
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; finished results are kept")
+        sys.exit(130)

@@ -1,0 +1,213 @@
+"""Planning a grid: from what the user asked for to the cells it stands for, checked.
+
+``expand`` turns selectors into bound synth cells (one condensed set each), the classification
+nets each data set can take and the whole-data cells, and lists what it leaves out and why (a pair a
+network cannot take, a plugin that fails to load, a selector part that names nothing) before
+anything runs. The evaluation cells of a set are derived once the set exists (their keys contain
+its id): see :mod:`dcbench.grid.scheduler`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from dcbench.cells import BoundSynth, SynthCell
+from dcbench.condenser import check_ipc
+from dcbench.data import load_dataset
+from dcbench.dataset import DatasetOptions
+from dcbench.errors import RegistryError, UserError
+from dcbench.records import Condensation
+from dcbench.registry import NameConflict, PluginError, get_registry
+from dcbench.runtime import digest
+from dcbench.tasks import Task, whole_tasks
+
+
+@dataclass(frozen=True)
+class GridRequest:
+    """What the user asked for: selectors as typed (``all``, lists, globs, ``@suites``) and budgets."""
+
+    condensers: str
+    datasets: str = "digits"
+    synth: str = "convnet"
+    cls: str = "convnet"
+    ipcs: tuple[int, ...] = (1,)
+    seed: int = 0
+    profile: str = "smoke"
+    runs: int | None = None  # None: the profile's
+    evals: int | None = None  # None: the profile's
+    options: DatasetOptions = field(default_factory=DatasetOptions)
+    overrides: tuple[tuple[str, Any], ...] = ()
+    whole: bool = False  # also train every classification net on the whole training split
+
+
+@dataclass(frozen=True)
+class Skip:
+    what: str
+    reason: str
+    # "refused": a pair that cannot work; "broken": a plugin that failed to load; "unknown": a selector
+    # part that names nothing (a user's typo, reported again when the rest of the grid has run)
+    cause: str = "refused"
+
+
+@dataclass
+class Plan:
+    """The cells a request stands for. Cls cells are derived per artifact (their keys contain it)."""
+
+    profile: str
+    runs: int
+    evals: int
+    synths: list[BoundSynth]
+    cls_nets: dict[str, list[str]]  # data set -> the classification nets that can take it
+    wholes: list[Task]
+    skipped: list[Skip]
+    datasets: list[str]
+    condensers: list[str]
+    ipcs: tuple[int, ...]
+    # Failed records for the cells of condensers that could not be loaded: there is no key to compute
+    # for them, but the store should say that they were asked for and why they did not run.
+    unloadable: list[Condensation] = field(default_factory=list)
+
+
+def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> Plan:
+    """Every synth cell of the request, checked: names, plugins, hyperparameters, data and ipc.
+
+    Everything a user can get wrong raises a UserError here, before any cell runs, except a plugin
+    that fails to load and a selector part that names nothing: each is skipped with its error, so that
+    one broken package (say, among ``all``) or one typo in a list does not stop the grid of every other
+    component. A selector left with nothing at all still raises. Selection methods take no synthesis
+    net, so they are expanded once per data set whatever ``--synth`` says.
+    """
+    skipped: list[Skip] = []
+    try:
+        return _expand(request, data_root, download, skipped)
+    except UserError as exc:
+        # the grid stops here, so the typos left out so far would otherwise go unreported
+        typos = [skip.what for skip in skipped if skip.cause == "unknown" and skip.reason != str(exc)]
+        if typos:
+            raise UserError(f"{exc} (also unknown: {', '.join(typos)})") from exc
+        raise
+
+
+def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list[Skip]) -> Plan:
+    reg = get_registry()
+    profile = reg.profile(request.profile)
+    runs = _positive(request.runs, profile.runs, "--runs")
+    evals = _positive(request.evals, profile.evals, "--evals")
+    if not request.ipcs:
+        raise UserError("--ipc needs at least one value")
+
+    def chosen(option: str, kind: str, selector: str) -> list[str]:
+        unknown: list[tuple[str, UserError]] = []
+        names = reg.select(kind, selector, unknown=unknown)
+        skipped.extend(Skip(f"{option} {part}", str(exc), cause=_cause(exc)) for part, exc in unknown)
+        return names
+
+    def loaded(option: str, kind: str, selector: str, load: Callable[[str], Any]) -> dict[str, Any]:
+        return _loaded(kind, option, chosen(option, kind, selector), load, skipped)
+
+    condensers = loaded("-c/--condenser", "condenser", request.condensers, reg.condenser)
+    datasets = chosen("--dataset", "dataset", request.datasets)
+    users = [name for name, cls in condensers.items() if cls.spec.needs_network]
+    synth_nets = list(loaded("--synth", "architecture", request.synth, reg.architecture)) if users else []
+    cls_nets = list(loaded("--cls", "architecture", request.cls, reg.architecture))
+    overrides = _split_overrides(condensers, request.overrides)
+
+    synths: dict[str, BoundSynth] = {}
+    cls_by_dataset: dict[str, list[str]] = {}
+    wholes: list[Task] = []
+    unloadable: list[Condensation] = []
+    for dataset in datasets:
+        try:
+            data = load_dataset(dataset, request.options, root=data_root, download=download)
+        except PluginError as exc:
+            skipped.append(Skip(f"dataset {dataset}", str(exc), cause="broken"))
+            continue
+        for ipc in request.ipcs:
+            check_ipc(data.train, ipc)
+        spec = data.spec
+        shape = f"{spec.channels}×{spec.size}×{spec.size}"
+        refused = {net: reason for net in dict.fromkeys([*synth_nets, *cls_nets])
+                   if (reason := reg.architecture(net).spec.refusal(in_chans=spec.channels, img_size=spec.size))}
+        skipped += [Skip(f"synthesis net {net} on {dataset} ({shape}) for {', '.join(users)}", refused[net])
+                    for net in synth_nets if net in refused]
+        skipped += [Skip(f"classification net {net} on {dataset} ({shape})", refused[net])
+                    for net in cls_nets if net in refused]
+        cls_by_dataset[dataset] = [net for net in cls_nets if net not in refused]
+        unloadable += [
+            Condensation(key=digest({"unloadable": skip.what, "dataset": dataset,
+                                     "options": dataclasses.asdict(request.options), "ipc": ipc,
+                                     "seed": request.seed + run, "profile": profile.name}),
+                         status="failed", error=f"its plugin failed to load: {skip.reason}",
+                         condenser=skip.what.removeprefix("condenser "), dataset=dataset, ipc=ipc,
+                         seed=request.seed + run, profile=profile.name)
+            for skip in skipped if skip.cause == "broken" and skip.what.startswith("condenser ")
+            for ipc, run in itertools.product(request.ipcs, range(runs))]
+        for name, condenser in condensers.items():
+            nets = [n for n in synth_nets if n not in refused] if condenser.spec.needs_network else [None]
+            for net, ipc, run in itertools.product(nets, request.ipcs, range(runs)):
+                cell = SynthCell(condenser=name, dataset=dataset, ipc=ipc, seed=request.seed + run,
+                                 profile=profile.name, synth_net=net, options=request.options,
+                                 overrides=overrides[name])
+                bound = cell.bind()
+                synths.setdefault(bound.key, bound)
+        if request.whole:
+            wholes += whole_tasks(dataset, request.options, cls_by_dataset[dataset], evals, base_seed=request.seed,
+                                  profile=profile.name)
+    if not synths and not wholes:
+        raise UserError("nothing to run: every pair of this grid was skipped (see the list above)")
+    return Plan(profile.name, runs, evals, list(synths.values()), cls_by_dataset, wholes, skipped, datasets,
+                list(condensers), tuple(request.ipcs), unloadable)
+
+
+def _cause(exc: Exception) -> str:
+    """A typo is the user's to fix; a plugin that fails to load or clashes with another is its package's."""
+    return "broken" if isinstance(exc, (PluginError, NameConflict)) else "unknown"
+
+
+def _positive(value: int | None, default: int, option: str) -> int:
+    if value is None:
+        return default
+    if value < 1:
+        raise UserError(f"{option} must be at least 1, got {value}")
+    return value
+
+
+def _loaded(kind: str, option: str, names: list[str], load: Callable[[str], Any],
+            skipped: list[Skip]) -> dict[str, Any]:
+    """The components that load, by name; each one that fails to is added to ``skipped`` (once).
+
+    A name space's unknown model (``timm:nosuch``) is only found out here, so it is a typo like an
+    unknown selector part: left out, unless nothing else was selected.
+    """
+    found: dict[str, Any] = {}
+    unknown: list[RegistryError] = []
+    for name in names:
+        try:
+            found[name] = load(name)
+        except (PluginError, RegistryError) as exc:
+            if _cause(exc) == "broken":
+                skip = Skip(f"{kind} {name}", str(exc), cause="broken")
+            else:
+                unknown.append(exc)
+                skip = Skip(f"{option} {name}", str(exc), cause="unknown")
+            if skip not in skipped:
+                skipped.append(skip)
+    if unknown and not found:
+        raise unknown[0]
+    return found
+
+
+def _split_overrides(condensers: dict[str, type], overrides: Iterable[tuple[str, Any]]):
+    """``--set`` applies to every selected condenser that has the key; a key none has is a typo."""
+    fields = {name: {f.name for f in dataclasses.fields(cls.Config)} if dataclasses.is_dataclass(cls.Config)
+              else set() for name, cls in condensers.items()}
+    overrides = tuple(overrides)
+    for key, _ in overrides:
+        if not any(key in names for names in fields.values()):
+            raise UserError(f"--set {key}: none of the selected condensers ({', '.join(condensers)}) has a "
+                            f"hyperparameter '{key}'; see their Config in `dcbench list condensers`")
+    return {name: tuple((k, v) for k, v in overrides if k in names) for name, names in fields.items()}
