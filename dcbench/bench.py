@@ -24,6 +24,7 @@ from dcbench.grid.plan import GridRequest, expand
 from dcbench.grid.result import GridResult
 from dcbench.grid.scheduler import Runner, Scheduler, artifact_unlocks
 from dcbench.leaderboard import Leaderboard, open_leaderboard
+from dcbench.profiles import budget
 from dcbench.recorder import Recorder, RunLog
 from dcbench.records import Benchmark, Condensation, Evaluation
 from dcbench.registry import get_registry
@@ -105,7 +106,7 @@ class Bench:
         loaded = load_artifact(artifact, self.results)
         meta = loaded.metadata
         profile = profile or meta["profile"]
-        n = _count(evals, get_registry().profile(profile).evals, "--evals")
+        n = budget(evals, get_registry().profile(profile).evals, "--evals")
         tasks = eval_tasks(loaded.id, meta, nets, n, base_seed=seed, profile=profile)
         self._check_data(meta["dataset"], DatasetOptions(**meta["options"]))
         return self._evaluations(tasks, argv)
@@ -118,7 +119,7 @@ class Bench:
         argv = self._argv("evaluate_whole", locals())
         nets = self.select("architecture", cls)
         profile = profile or self.profile
-        n = _count(evals, get_registry().profile(profile).evals, "--evals")
+        n = budget(evals, get_registry().profile(profile).evals, "--evals")
         options = DatasetOptions(size=size, channels=channels)
         tasks = whole_tasks(dataset, options, nets, n, base_seed=seed, profile=profile)
         self._check_data(dataset, options)
@@ -345,11 +346,3 @@ def _ipcs(value: int | str | Iterable[int]) -> tuple[int, ...]:
     if not parts:
         raise UserError("--ipc needs at least one value")
     return tuple(dict.fromkeys(int(p) for p in parts))
-
-
-def _count(value: int | None, default: int, option: str) -> int:
-    if value is None:
-        return default
-    if value < 1:
-        raise UserError(f"{option} must be at least 1, got {value}")
-    return value

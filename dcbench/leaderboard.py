@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from dcbench.classification import STANDARD
 from dcbench.errors import UserError
 from dcbench.records import WHOLE
 from dcbench.store import Store
@@ -82,7 +83,7 @@ class Method:
 
     condenser: str
     variant: str = ""
-    schedule: str = "standard"
+    schedule: str = STANDARD
     third_party: bool = False
 
     @property
@@ -92,12 +93,12 @@ class Method:
         text = self.condenser + ("*" if self.third_party else "")
         if self.variant:
             text += f" [{self.variant}]"
-        if self.schedule != "standard":
+        if self.schedule != STANDARD:
             text += f" ({self.schedule} schedule)"
         return text
 
     def order(self) -> tuple:
-        return self.condenser == WHOLE, self.condenser, self.variant, self.schedule != "standard", self.schedule
+        return self.condenser == WHOLE, self.condenser, self.variant, self.schedule != STANDARD, self.schedule
 
 
 def _merge(values: Iterable[Any]) -> tuple:
@@ -330,7 +331,7 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
     for r in evaluations:
         setting = _setting(r)
         variant = variants.get(((setting, r["condenser"]), (r["condenser_version"], _config(r["synth_config"]))), "")
-        method = Method(r["condenser"], variant, r["schedule"] or "standard", bool(r["third_party"]))
+        method = Method(r["condenser"], variant, r["schedule"] or STANDARD, bool(r["third_party"]))
         groups[(setting, method, r["synth_net"], r["cls_net"])].append(r)
     entries = [
         Entry(setting, method, synth, cls, score(r["accuracy"] for r in rows),

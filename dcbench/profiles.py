@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from dcbench.errors import RegistryError
+from dcbench.errors import RegistryError, UserError
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,12 @@ def parse_profile(name: str, raw: Any, *, where: str) -> Profile:
         else:
             values[key] = value
     return Profile(name=name, **values)
+
+
+def budget(value: int | None, default: int, option: str) -> int:
+    """A count the user may give instead of the profile's (``--runs``, ``--evals``): at least 1."""
+    if value is None:
+        return default
+    if value < 1:
+        raise UserError(f"{option} must be at least 1, got {value}")
+    return value

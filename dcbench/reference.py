@@ -35,6 +35,7 @@ from dcbench.architecture import seeded_init
 from dcbench.dataset import TestSet, TrainSet
 from dcbench.errors import UserError
 from dcbench.protocol import Recipe, evaluate_accuracy, train_network
+from dcbench.registry import get_registry
 from dcbench.runtime import digest, generator
 
 #: Bump when the file layout or what a run computes changes: older files are then rebuilt.
@@ -105,11 +106,9 @@ def whole_data_run(train: TrainSet, *, net: str, epochs: int, seed: int, device:
     recipe for ``epochs`` epochs, or load that run from the cache. ``seed`` names the run: cells
     that pass the same seed share it (a selection cell passes its own seed, and the whole-data
     evaluation of the same seed reads the same run)."""
-    from dcbench.registry import get_registry
-
     registry = get_registry()
-    name = registry.architectures.canonical(net) if ":" not in net else net
-    arch = registry.architecture(name)
+    component = registry.component("architecture", net)
+    name, arch = component.name, component.value
     spec = train.spec
     if reason := arch.spec.refusal(in_chans=spec.channels, img_size=spec.size):
         raise UserError(f"{name} cannot be trained on {spec.name} ({spec.channels}×{spec.size}×{spec.size}): {reason}; "

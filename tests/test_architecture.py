@@ -139,6 +139,13 @@ def test_every_store_write_call_site_lives_in_the_recorder():
     assert not wrong, "\n".join(wrong)
 
 
+def test_only_the_application_layer_opens_the_recorder():
+    """Bench is the store's writer: the recorder is its tool, no other module's."""
+    users = {_module(path) for path, tree in SOURCES.items()
+             for name, _ in _imports(tree) if name == "dcbench.recorder"}
+    assert users == {"bench"}, users
+
+
 def test_the_store_writes_only_what_its_methods_say():
     """Store's own SQL writes sit in its write methods (and the schema's creation), nowhere else."""
     tree = SOURCES[PACKAGE / "store.py"]

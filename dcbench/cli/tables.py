@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from dcbench.classification import STANDARD
 from dcbench.grid import Skip
 from dcbench.grid.result import GridResult
 from dcbench.leaderboard import Leaderboard, View, overview, score, setting_matrix
@@ -67,7 +68,7 @@ def evaluation_summary(records: Sequence[Evaluation]) -> Table:
         table.add_column(column)
     for (net, schedule), group in itertools.groupby(records, key=lambda r: (r.cls_net, r.schedule)):
         done = [r for r in group if r.done]
-        label = net if schedule == "standard" else f"{net} ({schedule} schedule)"
+        label = net if schedule == STANDARD else f"{net} ({schedule} schedule)"
         table.add_row(label, str(score(r.accuracy for r in done)) if done else "failed",
                       f"{sum(r.wall_s for r in done) / len(done):.1f}" if done else "")
     return table

@@ -20,6 +20,7 @@ from dcbench.condenser import check_ipc
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import RegistryError, UserError
+from dcbench.profiles import budget
 from dcbench.records import Condensation
 from dcbench.registry import NameConflict, PluginError, get_registry
 from dcbench.runtime import digest
@@ -95,8 +96,8 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
 def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list[Skip]) -> Plan:
     reg = get_registry()
     profile = reg.profile(request.profile)
-    runs = _positive(request.runs, profile.runs, "--runs")
-    evals = _positive(request.evals, profile.evals, "--evals")
+    runs = budget(request.runs, profile.runs, "--runs")
+    evals = budget(request.evals, profile.evals, "--evals")
     if not request.ipcs:
         raise UserError("--ipc needs at least one value")
 
@@ -166,14 +167,6 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
 def _cause(exc: Exception) -> str:
     """A typo is the user's to fix; a plugin that fails to load or clashes with another is its package's."""
     return "broken" if isinstance(exc, (PluginError, NameConflict)) else "unknown"
-
-
-def _positive(value: int | None, default: int, option: str) -> int:
-    if value is None:
-        return default
-    if value < 1:
-        raise UserError(f"{option} must be at least 1, got {value}")
-    return value
 
 
 def _loaded(kind: str, option: str, names: list[str], load: Callable[[str], Any],
