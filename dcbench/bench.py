@@ -30,7 +30,7 @@ from dcbench.records import Benchmark, Condensation, Evaluation
 from dcbench.registry import get_registry
 from dcbench.runner import RUNNERS
 from dcbench.runtime import resolve_device
-from dcbench.store import Store
+from dcbench.store import FILENAME, Store, check_folder
 from dcbench.tasks import Task, WorkerSpec, eval_tasks, synth_task, whole_tasks
 from dcbench.timing import implementations, iterative, time_cell, variant_label, variants, with_variant
 
@@ -153,6 +153,7 @@ class Bench:
         the user error the typos amount to. ``runner``: ``ray`` (Ray Tune on a private Ray, or the
         cluster at ``ray_address``) or ``local`` (this process)."""
         argv = self._argv("grid", locals())
+        check_folder(self.results, write=not dry_run)  # before the plan loads any data set
         if runner not in RUNNERS:
             raise UserError(f"--runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
         if runner == "local":
@@ -163,7 +164,7 @@ class Bench:
                               overrides=_overrides(overrides), whole=whole)
         plan = expand(request, data_root=self.data_root, download=self.download)
         per_set = lambda task: len(plan.cls_nets[task.skeleton.dataset]) * plan.evals  # noqa: E731
-        with self._store() as store:
+        with self._store(write=not dry_run) as store:
             queue = Scheduler(store, self.results, rerun=rerun,
                               unlocks=artifact_unlocks(self.results, plan.cls_nets, plan.evals), estimate=per_set)
             queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes)
@@ -209,6 +210,8 @@ class Bench:
         every implementation it offers, ``vary`` every combination of the given hyperparameter values,
         all in this process on the same data; one record per variant, in order."""
         argv = self._argv("benchmark", locals())
+        if iterations < 1:
+            raise UserError(f"--iterations must be at least 1, got {iterations}")
         cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
                          synth_net=synth, options=DatasetOptions(size=size, channels=channels))
         forced = dict(_overrides(overrides))
@@ -269,8 +272,12 @@ class Bench:
     # --- plumbing --------------------------------------------------------------------------------
 
     @contextmanager
-    def _store(self) -> Iterator[Store]:
-        store = Store(self.results)
+    def _store(self, *, write: bool = True) -> Iterator[Store]:
+        """The results store; for reading only, it is not written (and need not exist yet)."""
+        if write:
+            store = Store(self.results)
+        else:
+            store = Store(self.results, write=False) if (self.results / FILENAME).is_file() else Store.empty()
         try:
             yield store
         finally:

@@ -24,7 +24,7 @@ from dcbench.architecture import estimate_bn_statistics, has_batchnorm, seeded_i
 from dcbench.artifacts import load_artifact, save_artifact
 from dcbench.checkpoint import Checkpoint
 from dcbench.classification import LEARNED, STANDARD, Classification, carries_schedule
-from dcbench.condenser import check_ipc, condensed_set_problem, config_dict
+from dcbench.condenser import check_ipc, check_values, condensed_set_problem, config_dict
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
 from dcbench.errors import UserError
@@ -94,6 +94,8 @@ class BoundSynth:
         condenser = reg.component("condenser", cell.condenser)
         spec = condenser.spec
         profile = reg.profile(cell.profile)
+        # checked here too: a plugin may build its Config without dcbench.condenser.build_config
+        check_values(condenser.value.Config, dict(cell.overrides), owner=condenser.name)
         config = condenser.value.make_config(profile, dict(cell.overrides))
         dataset = reg.component("dataset", cell.dataset)
         synth_net = None

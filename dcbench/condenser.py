@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Mapping, Protocol
 
@@ -195,16 +198,77 @@ def check_ipc(train: TrainSet, ipc: int) -> None:
 
 
 def build_config(config_cls: type, values: Mapping[str, Any], *, owner: str):
-    """Instantiate a frozen Config dataclass, refusing unknown keys with the valid ones listed."""
+    """Instantiate a frozen Config dataclass from ``values``, checked by :func:`check_values` first."""
+    check_values(config_cls, values, owner=owner)
+    try:
+        return config_cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"bad hyperparameters for {owner}: {exc}") from None
+
+
+def check_values(config_cls: type, values: Mapping[str, Any], *, owner: str) -> None:
+    """Refuse keys the Config lacks (listing the valid ones) and values that do not fit a field's
+    type (int, float, bool, str, optional, literal choices, lists and tuples), naming the field, the
+    value and the type expected, so a bad ``--set`` stops a grid before any cell runs."""
+    if not dataclasses.is_dataclass(config_cls):
+        return
     names = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise UserError(f"{owner} has no hyperparameter {', '.join(map(repr, unknown))}; "
                         f"valid: {', '.join(sorted(names)) or '(none)'}")
     try:
-        return config_cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise UserError(f"bad hyperparameters for {owner}: {exc}") from None
+        hints = typing.get_type_hints(config_cls)
+    except Exception:  # an annotation that does not resolve: leave the values to the Config
+        return
+    for name, value in values.items():
+        if name in hints and not _fits(value, hints[name]):
+            raise UserError(f"{owner}: hyperparameter {name}={value!r} is {_kind(value)}, expected "
+                            f"{_expected(hints[name])}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return True
+    if hint is type(None):
+        return value is None
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if origin in (list, collections.abc.Sequence):
+        return isinstance(value, (list, tuple)) and all(_fits(v, args[0] if args else Any) for v in value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_fits(v, a) for v, a in zip(value, args, strict=True))
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True  # a typing construct not checked here: the Config's own checks decide
+
+
+def _expected(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("None" if arg is type(None) else _expected(arg) for arg in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(repr, args))
+    if origin in (list, tuple, collections.abc.Sequence):
+        return f"a list of {_expected(args[0]) if args else 'values'}"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 _ADDED = "dcbench.added"

@@ -369,7 +369,7 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
 def open_leaderboard(results: Path, *, dataset: str | None = None, ipc: int | None = None,
                      profile: str | None = None) -> Leaderboard:
     """The leaderboard of a results folder, or a user error when it has nothing to show."""
-    store = Store(results, create=False)
+    store = Store(results, write=False)
     try:
         board = load_leaderboard(store, dataset=dataset, ipc=ipc, profile=profile)
     finally:

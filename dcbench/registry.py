@@ -369,6 +369,12 @@ class Registry:
         entry = registry.entry(name)
         return Component(kind, entry.name, registry.get(name), entry.origin)
 
+    def distributions(self) -> dict[str, str]:
+        """The installed distributions that declare components, with their versions."""
+        found = {entry.origin.distribution: entry.origin.version for kinds in self.kinds.values()
+                 for entry in kinds.entries() if not entry.origin.builtin}
+        return dict(sorted(found.items()))
+
     def profile(self, name: str) -> Profile:
         if name not in self.profiles:
             raise RegistryError(unknown_message("profile", name, self.profiles))
@@ -387,9 +393,11 @@ class Registry:
         """
         chosen: list[str] = []
         missed: list[tuple[str, UserError]] = []
-        for part in (p.strip() for p in selector.split(",")):
-            if not part:
-                continue
+        parts = [p.strip() for p in selector.split(",")]
+        if any(parts) and not all(parts):
+            raise RegistryError(f"the {kind} selector '{selector}' has an empty element: separate names by single "
+                                "commas")
+        for part in filter(None, parts):
             try:
                 names = self._select_part(kind, part)
             except (RegistryError, PluginError) as exc:

@@ -9,6 +9,7 @@ records (:mod:`dcbench.records`) that are their rows.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -31,6 +32,29 @@ _INDEXES = {
 }
 
 
+def check_folder(results: Path, *, write: bool = True) -> None:
+    """A results folder that cannot hold a store (or, with ``write``, cannot be written), found
+    before anything runs."""
+    for parent in [results, *results.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is a file" if parent == results else f"is under {parent}, which is a file"
+                raise StoreError(f"--results {results} {where}: give a folder (it is created if missing)")
+            if write and not os.access(parent, os.W_OK | os.X_OK):
+                raise StoreError(f"--results {results}: cannot write in {parent}; give a folder you can write")
+            break
+    path = results / FILENAME
+    if write and path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise StoreError(f"--results {results}: {path} is not writable; give a folder you can write")
+
+
+def _read_only_uri(path: Path) -> str:
+    # immutable: reading a WAL-mode file must not create -wal/-shm files (nor need a writable
+    # folder); with a live -wal file another process is writing, so read normally.
+    live = path.with_name(path.name + "-wal").exists()
+    return f"file:{path}?mode=ro" + ("" if live else "&immutable=1")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN IMMEDIATE ourselves for every write.
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -40,20 +64,44 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 class Store:
     """The SQLite file of one results folder. Only :mod:`dcbench.recorder`, in the driver process,
-    writes to it; anything may read it."""
+    writes to it; anything may read it.
 
-    def __init__(self, results: Path, *, create: bool = True) -> None:
+    ``write=False`` opens an existing store for reading only: nothing is written, not even WAL mode,
+    so a shared, archived or read-only store can be read. ``empty()`` is a store of nothing (in
+    memory), for reading a results folder that has none yet.
+    """
+
+    def __init__(self, results: Path, *, write: bool = True) -> None:
         self.path = results / FILENAME
-        if not self.path.exists():
-            if not create:
-                raise StoreError(f"no results in {results} (no {FILENAME}); run `dcbench synth` or "
-                                 "`dcbench grid` first, or point --results at another folder")
-            results.mkdir(parents=True, exist_ok=True)
-        self._check_version()
-        self.conn = _connect(self.path)
-        self._enable_wal()
+        if write:
+            check_folder(results)
+        elif not self.path.is_file():
+            raise StoreError(f"no results in {results} (no {FILENAME}); run `dcbench synth` or "
+                             "`dcbench grid` first, or point --results at another folder")
+        self._check_file()
+        try:
+            if write:
+                results.mkdir(parents=True, exist_ok=True)
+                self.conn = _connect(self.path)
+                self._enable_wal()
+            else:
+                self.conn = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=BUSY_TIMEOUT_S,
+                                            isolation_level=None)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise StoreError(f"cannot open the results store {self.path} ({exc}); check that the folder and the "
+                             "file are writable, or give another --results folder") from None
         self.db = sqlite_utils.Database(self.conn)
-        self._create_schema()
+        if write:
+            self._create_schema()
+
+    @classmethod
+    def empty(cls) -> "Store":
+        store = cls.__new__(cls)
+        store.path = Path(":memory:")
+        store.conn = _connect(store.path)
+        store.db = sqlite_utils.Database(store.conn)
+        store._create_schema()
+        return store
 
     def _enable_wal(self) -> None:
         """Switching to WAL needs a moment with no other writer and does not wait for the busy
@@ -68,19 +116,19 @@ class Store:
                     raise
                 time.sleep(0.05)
 
-    def _check_version(self) -> None:
+    def _check_file(self) -> None:
+        """Refuse a file that is not a store of this schema (another version, other columns), reading
+        it without writing anything, not even -wal/-shm files beside it."""
         if not self.path.exists() or self.path.stat().st_size == 0:
             return
         try:
-            # immutable: reading a WAL-mode file must not create -wal/-shm files next to a file we
-            # may refuse; with a live -wal file another process is writing, so read normally.
-            live = self.path.with_name(self.path.name + "-wal").exists()
-            uri = f"file:{self.path}?mode=ro" + ("" if live else "&immutable=1")
-            probe = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+            probe = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=BUSY_TIMEOUT_S)
             try:
                 version, tables = probe.execute(  # one query: a consistent snapshot of both
                     "SELECT (SELECT user_version FROM pragma_user_version),"
                     " (SELECT count(*) FROM sqlite_master WHERE type='table')").fetchone()
+                found = {name: {row[1] for row in probe.execute(f"PRAGMA table_info({name})")}
+                         for name in TABLES}
             finally:
                 probe.close()
         except sqlite3.DatabaseError as exc:
@@ -92,6 +140,13 @@ class Store:
             raise StoreError(f"{self.path} was written with results schema {version}, this dcbench uses "
                              f"schema {SCHEMA_VERSION}; it was left untouched: use another --results folder "
                              "or the dcbench version that wrote it")
+        for name, present in found.items():
+            # a missing table is created by the first writer (older stores lack later tables)
+            if present and present != set(TABLES[name]):
+                differ = sorted(set(TABLES[name]) ^ present)
+                raise StoreError(f"{self.path} says results schema {version}, but its table '{name}' does not have "
+                                 f"that schema's columns (differing: {', '.join(differ)}); it was left untouched: "
+                                 "use another --results folder")
 
     def _create_schema(self) -> None:
         with self.write():

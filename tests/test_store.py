@@ -74,7 +74,7 @@ def test_reopening_own_store_keeps_rows(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.put(Evaluation(**{"key": "k1", "status": "done", "accuracy": 0.5}))
     store.close()
-    again = Store(tmp_path, create=False)
+    again = Store(tmp_path, write=False)
     try:
         assert [r["key"] for r in _evaluations(again)] == ["k1"]
     finally:
@@ -228,10 +228,10 @@ def test_foreign_sqlite_with_version_zero_is_refused(tmp_path: Path) -> None:
 
 def test_no_store_without_create_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no results in"):
-        Store(tmp_path, create=False)
+        Store(tmp_path, write=False)
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(StoreError):
-        Store(tmp_path / "missing", create=False)
+        Store(tmp_path / "missing", write=False)
     assert not (tmp_path / "missing").exists()
 
 
@@ -309,7 +309,7 @@ def test_concurrent_writers_lose_no_rows(tmp_path: Path) -> None:
     for p, (_, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
         assert "locked" not in err, err
-    store = Store(folder, create=False)
+    store = Store(folder, write=False)
     try:
         keys = [r["key"] for r in _evaluations(store)]
         runs = list(store.rows("runs"))

@@ -38,7 +38,6 @@ from dcbench.cli.tables import (
 from dcbench.errors import UserError
 from dcbench.records import Evaluation
 from dcbench.store import FILENAME
-from dcbench.version import __version__
 
 app = typer.Typer(help="Benchmark dataset condensation: condensers × networks × data sets.",
                   no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich")
@@ -391,11 +390,23 @@ def publish_leaderboard(
               f"{escape(str(done.folder))} (open {escape(str(done.folder / 'index.html'))})")
 
 
+def _print_versions(asked: bool) -> None:
+    if not asked:
+        return
+    from dcbench.registry import get_registry
+    from dcbench.runtime import versions
+
+    for name, version in {**versions(), **get_registry().distributions()}.items():
+        out.print(f"{name} {version}", highlight=False)
+    raise typer.Exit()
+
+
 @app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
-    if version:
-        out.print(f"dcbench {__version__}")
-        raise typer.Exit()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_versions,
+        help="Print the versions of dcbench, torch, Python and the plugins' distributions, and exit.")] = False,
+) -> None:
+    pass
 
 
 def main() -> None:
