@@ -18,11 +18,9 @@ from dcbench.architecture import (
     has_batchnorm,
     seeded_init,
 )
-
-# The application layer last: it builds on everything above.
-from dcbench.bench import Bench  # noqa: E402
+from dcbench.bench import Bench
 from dcbench.checkpoint import Checkpoint
-from dcbench.classification import Classification  # noqa: E402
+from dcbench.classification import Classification
 from dcbench.condenser import (
     CondensedSet,
     Condenser,
@@ -37,12 +35,12 @@ from dcbench.condenser import (
 )
 from dcbench.dataset import Dataset, DatasetOptions, DatasetSpec, RawData, Split, TestSet, TrainSet
 from dcbench.errors import ArtifactError, DataError, RegistryError, StoreError, UserError
-from dcbench.grid.plan import Skip  # noqa: E402
-from dcbench.grid.result import GridResult  # noqa: E402
-from dcbench.leaderboard import Entry, Leaderboard  # noqa: E402
+from dcbench.grid.plan import Skip
+from dcbench.grid.result import GridResult
+from dcbench.leaderboard import Entry, Leaderboard
 from dcbench.protocol import evaluate_accuracy
-from dcbench.publish import Published  # noqa: E402
-from dcbench.records import WHOLE, Benchmark, Condensation, Evaluation, Run  # noqa: E402
+from dcbench.publish import Published
+from dcbench.records import WHOLE, Benchmark, Condensation, Evaluation, Run
 from dcbench.reference import WholeDataRun, forgetting_counts, whole_data_run
 from dcbench.schedule import LearnedSchedule, train_with_schedule, xavier_init
 from dcbench.version import __version__

@@ -8,6 +8,7 @@ safetensors and JSON; nothing is ever unpickled.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -53,16 +54,37 @@ def save_artifact(condensed: CondensedSet, metadata: dict[str, Any], results: Pa
     header = {"dcbench": json.dumps({"format": FORMAT, "metadata": metadata}, sort_keys=True, default=str)}
     data = save_tensors(tensors, metadata=header)
     artifact_id = hashlib.sha256(data).hexdigest()
-    path = artifacts_dir(results) / artifact_id[:2] / (artifact_id + SUFFIX)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)  # a crash leaves a .tmp, never a half-written artifact
+    path = _stored_path(artifact_id, results)
+    _write_once(path, data)
     return artifact_id, path
+
+
+def keep(artifact: Artifact, results: Path) -> Artifact:
+    """``artifact`` as stored under ``results``: a set read from a file elsewhere is copied in (its
+    bytes, so its id), where cells look sets up by id."""
+    path = _stored_path(artifact.id, results)
+    if artifact.path.resolve() != path.resolve():
+        data = artifact.path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != artifact.id:
+            raise ArtifactError(f"artifact {artifact.path} changed while it was being read; try again")
+        _write_once(path, data)
+    return dataclasses.replace(artifact, path=path)
+
+
+def _stored_path(artifact_id: str, results: Path) -> Path:
+    return artifacts_dir(results) / artifact_id[:2] / (artifact_id + SUFFIX)
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)  # a crash leaves a .tmp, never a half-written artifact
 
 
 def resolve(ref: str, results: Path) -> Path:

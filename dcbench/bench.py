@@ -9,12 +9,15 @@ run is recorded. Bench is the store's only writer, through :mod:`dcbench.recorde
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from dcbench.artifacts import Artifact, load_artifact
+from dcbench.artifacts import Artifact, keep, load_artifact
 from dcbench.cells import SynthCell, Workspace, check_inputs
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, default_data_root
@@ -29,6 +32,7 @@ from dcbench.recorder import Recorder, RunLog
 from dcbench.records import Benchmark, Condensation, Evaluation
 from dcbench.registry import get_registry
 from dcbench.runner import RUNNERS
+from dcbench.runner.local import LocalRunner
 from dcbench.runtime import resolve_device
 from dcbench.store import FILENAME, Store, check_folder
 from dcbench.tasks import Task, WorkerSpec, eval_tasks, synth_task, whole_tasks
@@ -38,6 +42,24 @@ from dcbench.timing import implementations, iterative, time_cell, variant_label,
 DEFAULT_RESULTS = Path("dcbench-results")
 
 Selector = str | Sequence[str]
+
+# The API call being served, as a run records it when the Bench was given no command line.
+_CALL: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("dcbench_call", default=None)
+
+
+def _recorded(method):
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        given = list(signature.bind(self, *args, **kwargs).arguments.items())[1:]
+        token = _CALL.set([f"Bench.{method.__name__}", *(f"{name}={value!r}" for name, value in given)])
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _CALL.reset(token)
+
+    return call
 
 
 class Bench:
@@ -71,12 +93,12 @@ class Bench:
 
     # --- one condensed set ---------------------------------------------------------------------
 
+    @_recorded
     def synthesize(self, condenser: str, *, dataset: str = "digits", ipc: int = 1, seed: int = 0,
                    synth: str | None = None, overrides: Mapping[str, Any] | None = None, profile: str | None = None,
                    size: int | None = None, channels: int | None = None, rerun: bool = False) -> Condensation:
         """Condense ``dataset`` into ``ipc`` images per class; returns the condensation record, whose
         ``artifact`` is the set's id. A set already stored is returned as stored (``rerun`` makes it again)."""
-        argv = self._argv("synthesize", locals())
         cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
                          synth_net=synth, options=DatasetOptions(size=size, channels=channels),
                          overrides=_overrides(overrides))
@@ -90,54 +112,58 @@ class Bench:
                 return queue.stored[task.key]
             ws = self._workspace()
             check_inputs(ws, bound)  # user errors surface before any run is recorded
-            log = self._execute(store, queue, "synth", ws.device.type, argv)
+            log = self._execute(store, queue, "synth", ws.device.type)
         return log.written[task.key]
 
     # --- evaluation ------------------------------------------------------------------------------
 
+    @_recorded
     def evaluate(self, artifact: str, *, cls: Selector = "convnet", evals: int | None = None, seed: int = 0,
                  profile: str | None = None) -> list[Evaluation]:
         """Train ``evals`` fresh nets (default: the profile's) of each ``cls`` network on a condensed set
         (id, unique 6+ digit prefix, or file) and test them; under its learned schedule too, when the set
         has one. ``profile``: whose classification budgets (default: the set's). One record per net, in
         the order network, schedule, net; nets already stored are not trained again."""
-        argv = self._argv("evaluate", locals())
         nets = self.select("architecture", cls)
         loaded = load_artifact(artifact, self.results)
         meta = loaded.metadata
         profile = profile or meta["profile"]
         n = budget(evals, get_registry().profile(profile).evals, "--evals")
-        tasks = eval_tasks(loaded.id, meta, nets, n, base_seed=seed, profile=profile)
-        self._check_data(meta["dataset"], DatasetOptions(**meta["options"]))
-        return self._evaluations(tasks, argv)
+        tasks = eval_tasks(loaded, nets, n, base_seed=seed, profile=profile)
+        return self._evaluations(tasks, meta["dataset"], DatasetOptions(**meta["options"]), artifact=loaded)
 
+    @_recorded
     def evaluate_whole(self, *, dataset: str, cls: Selector = "convnet", evals: int | None = None, seed: int = 0,
                        profile: str | None = None, size: int | None = None,
                        channels: int | None = None) -> list[Evaluation]:
         """Train ``cls`` networks on the whole training split of ``dataset`` (the "whole dataset"
         reference: the whole-data runs of seeds ``seed`` … ``seed + evals - 1``) and test them."""
-        argv = self._argv("evaluate_whole", locals())
         nets = self.select("architecture", cls)
         profile = profile or self.profile
         n = budget(evals, get_registry().profile(profile).evals, "--evals")
         options = DatasetOptions(size=size, channels=channels)
         tasks = whole_tasks(dataset, options, nets, n, base_seed=seed, profile=profile)
-        self._check_data(dataset, options)
-        return self._evaluations(tasks, argv)
+        return self._evaluations(tasks, dataset, options)
 
-    def _evaluations(self, tasks: list[Task], argv: list[str]) -> list[Evaluation]:
+    def _evaluations(self, tasks: list[Task], dataset: str, options: DatasetOptions, *,
+                     artifact: Artifact | None = None) -> list[Evaluation]:
         with self._store() as store:
             queue = Scheduler(store, self.results, rerun="failed")
             queue.admit(tasks)
             written: dict[str, Any] = {}
             if not queue.finished:
-                written = self._execute(store, queue, "eval", self._workspace().device.type, argv).written
+                load_dataset(dataset, options, root=self.data_root, download=self.download)  # a mistake: now
+                ws = self._workspace()
+                if artifact is not None:
+                    keep(artifact, self.results)  # a set given as a file: its cells find it by id
+                written = self._execute(store, queue, "eval", ws.device.type).written
         for record in queue.stored.values():
             self._emit(Reused(record))
         return [written.get(task.key) or queue.stored[task.key] for task in tasks]
 
     # --- grids -----------------------------------------------------------------------------------
 
+    @_recorded
     def grid(self, condenser: Selector = "all", *, synth: Selector = "convnet", cls: Selector = "convnet",
              dataset: Selector = "digits", ipc: int | str | Iterable[int] = 1, runs: int | None = None,
              evals: int | None = None, seed: int = 0, profile: str | None = None,
@@ -152,7 +178,6 @@ class Bench:
         left out with their reasons (``GridResult.skipped``) and the rest runs; ``typo_error()`` is
         the user error the typos amount to. ``runner``: ``ray`` (Ray Tune on a private Ray, or the
         cluster at ``ray_address``) or ``local`` (this process)."""
-        argv = self._argv("grid", locals())
         check_folder(self.results, write=not dry_run)  # before the plan loads any data set
         if runner not in RUNNERS:
             raise UserError(f"--runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
@@ -173,7 +198,7 @@ class Bench:
             log = None
             if not dry_run and not queue.finished:
                 chosen = self._runner(runner, ray_address, cpus_per_cell, gpus_per_cell, ray_cpus, ray_gpus)
-                log = self._execute(store, queue, "grid", None, argv, runner=chosen, first=plan.unloadable,
+                log = self._execute(store, queue, "grid", None, runner=chosen, first=plan.unloadable,
                                     log_dir=self.results / "logs")
         records = [log.written[key] for key in queue.records] if log else []
         return GridResult(
@@ -183,12 +208,8 @@ class Bench:
             to_compute=planned, profile=plan.profile, datasets=tuple(plan.datasets), ipcs=tuple(plan.ipcs))
 
     def _runner(self, name: str, address, cpus_per_cell, gpus_per_cell, ray_cpus, ray_gpus) -> Runner:
-        worker = WorkerSpec(results=str(self.results), data_root=str(self.data_root), device=self.device,
-                            registry=os.environ.get("DCBENCH_REGISTRY"))
         if name == "local":
-            from dcbench.runner.local import LocalRunner
-
-            return LocalRunner(worker)
+            return LocalRunner(self._worker())
         try:
             from dcbench.runner.ray import RayOptions, RayRunner
         except ModuleNotFoundError as exc:
@@ -196,10 +217,11 @@ class Bench:
                 raise
             raise UserError("Ray is not installed here: use --runner local, or pip install 'ray[tune]'") from None
         return RayRunner(RayOptions(address=address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
-                                    num_cpus=ray_cpus, num_gpus=ray_gpus), worker)
+                                    num_cpus=ray_cpus, num_gpus=ray_gpus), self._worker())
 
     # --- timing ----------------------------------------------------------------------------------
 
+    @_recorded
     def benchmark(self, condenser: str, *, synth: str | None = None, dataset: str = "digits", ipc: int = 1,
                   iterations: int = 4, compare: bool = False,
                   vary: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] = (), seed: int = 0,
@@ -209,7 +231,6 @@ class Bench:
         (``iterations`` of them, the first a warm-up) or in total, and peak memory. ``compare`` times
         every implementation it offers, ``vary`` every combination of the given hyperparameter values,
         all in this process on the same data; one record per variant, in order."""
-        argv = self._argv("benchmark", locals())
         if iterations < 1:
             raise UserError(f"--iterations must be at least 1, got {iterations}")
         cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
@@ -235,7 +256,7 @@ class Bench:
         for setting in settings:  # a typo or a bad value stops here, before anything is timed
             with_variant(cell, setting).bind()
         timed = []
-        with self._store() as store, Recorder(store).run("bench", argv, ws.device.type) as log:
+        with self._store() as store, Recorder(store).run("bench", self._argv(), ws.device.type) as log:
             try:
                 for i, setting in enumerate(settings):
                     label = f"{bound.condenser.name} {variant_label(setting) if setting else ''}".strip()
@@ -287,8 +308,9 @@ class Bench:
         return Workspace(results=self.results, data_root=self.data_root, device=resolve_device(self.device),
                          download=self.download)
 
-    def _check_data(self, dataset: str, options: DatasetOptions) -> None:
-        load_dataset(dataset, options, root=self.data_root, download=self.download)
+    def _worker(self) -> WorkerSpec:
+        return WorkerSpec(results=str(self.results), data_root=str(self.data_root), device=self.device,
+                          registry=os.environ.get("DCBENCH_REGISTRY"))
 
     def _emit(self, event) -> None:
         if self.on_event is not None:
@@ -302,15 +324,13 @@ class Bench:
 
         return report
 
-    def _execute(self, store: Store, queue: Scheduler, command: str, device: str | None, argv: list[str], *,
+    def _execute(self, store: Store, queue: Scheduler, command: str, device: str | None, *,
                  runner: Runner | None = None, first: Sequence[Any] = (), log_dir: Path | None = None) -> RunLog:
-        """Run every ready cell of ``queue`` with ``runner`` (default: in this process) as one recorded run."""
-        if runner is None:
-            from dcbench.runner.local import LocalRunner
-
-            runner = LocalRunner(WorkerSpec(results=str(self.results), data_root=str(self.data_root),
-                                            device=self.device, registry=os.environ.get("DCBENCH_REGISTRY")))
-        with runner, Recorder(store).run(command, argv, device or runner.description, log_dir=log_dir) as log:
+        """Run every ready cell of ``queue`` with ``runner`` as one recorded run; by default in this
+        process, where a cell's user error is raised as the user's (a grid records it as the cell's)."""
+        runner = runner or LocalRunner(self._worker(), user_errors=True)
+        with runner, Recorder(store).run(command, self._argv(), device or runner.description,
+                                         log_dir=log_dir) as log:
             for record in first:
                 log.record(record)
             queue.subscribe(log)
@@ -322,13 +342,9 @@ class Bench:
                 self._emit(Ended())
         return log
 
-    def _argv(self, method: str, arguments: dict[str, Any]) -> list[str]:
-        """What a run records as its command line: the CLI's, or the Python call that made it
-        (``arguments``: the method's ``locals()`` on entry)."""
-        if self.argv is not None:
-            return self.argv
-        given = [f"{k}={v!r}" for k, v in arguments.items() if k != "self" and v not in (None, (), [], {})]
-        return [f"Bench.{method}", *given]
+    def _argv(self) -> list[str]:
+        """What a run records as its command line: the CLI's, or the Python call that made it."""
+        return self.argv if self.argv is not None else (_CALL.get() or ["Bench"])
 
 
 def _selector(value: Selector) -> str:
@@ -342,14 +358,15 @@ def _overrides(overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) 
 
 def _ipcs(value: int | str | Iterable[int]) -> tuple[int, ...]:
     """Images per class as an int, a list, or the CLI's comma list ("1,10,50"); duplicates dropped."""
-    if isinstance(value, int):
-        parts: list[Any] = [value]
-    elif isinstance(value, str):
+    if isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
         if not all(p.lstrip("-").isdigit() for p in parts):
             raise UserError(f"--ipc takes whole numbers separated by commas, got '{value}'")
+        values: list[Any] = [int(p) for p in parts]
     else:
-        parts = list(value)
-    if not parts:
+        values = [value] if isinstance(value, int) else list(value)
+    if not values:
         raise UserError("--ipc needs at least one value")
-    return tuple(dict.fromkeys(int(p) for p in parts))
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        raise UserError(f"ipc takes whole numbers, got {value!r}")
+    return tuple(dict.fromkeys(values))

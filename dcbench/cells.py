@@ -16,26 +16,24 @@ import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from dcbench.architecture import estimate_bn_statistics, has_batchnorm, seeded_init
-from dcbench.artifacts import load_artifact, save_artifact
+from dcbench.artifacts import Artifact, save_artifact
 from dcbench.checkpoint import Checkpoint
 from dcbench.classification import LEARNED, STANDARD, Classification, carries_schedule
-from dcbench.condenser import check_ipc, check_values, condensed_set_problem, config_dict
+from dcbench.condenser import Report, check_ipc, check_values, condensed_set_problem, config_dict
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
 from dcbench.errors import UserError
 from dcbench.profiles import Profile
 from dcbench.protocol import evaluate_accuracy
-from dcbench.records import DONE, WHOLE, Condensation, Evaluation
+from dcbench.records import DONE, FAILED, WHOLE, Condensation, Evaluation
 from dcbench.reference import use_cache, whole_data_run
 from dcbench.registry import Component, Origin, get_registry
 from dcbench.runtime import PeakMemory, derive_seed, device_name, digest, generator, synchronize, versions
-
-Report = Callable[..., None]
 
 # Real images per class used to estimate a synthesis net's BatchNorm statistics (docs/protocol.md).
 BN_STATS_PER_CLASS = 128
@@ -124,7 +122,7 @@ class BoundSynth:
         """The record as far as it is known before the cell runs: a failed attempt says what it was."""
         ident = self.identity
         return Condensation(
-            key=self.key, status="failed", condenser=ident["condenser"], condenser_version=ident["condenser_version"],
+            key=self.key, status=FAILED, condenser=ident["condenser"], condenser_version=ident["condenser_version"],
             condenser_origin=str(self.condenser.origin), third_party=not self.condenser.origin.builtin,
             config=ident["config"], profile=ident["profile"], dataset=ident["dataset"],
             dataset_version=ident["dataset_version"], synth_net=ident["synth_net"],
@@ -231,67 +229,71 @@ class EvalCell:
     options: DatasetOptions = field(default_factory=DatasetOptions)
     schedule: str = STANDARD  # see dcbench.classification
 
-    def bind(self, artifact_meta: dict[str, Any] | None = None) -> "BoundEval":
-        """Bound with the metadata of its artifact (a whole-data cell has none)."""
-        return BoundEval.of(self, artifact_meta)
+    def bind(self, artifact: Artifact | None = None) -> "BoundEval":
+        """Bound with its artifact, loaded (a whole-data cell has none)."""
+        return BoundEval.of(self, artifact)
 
 
 @dataclass(frozen=True)
 class BoundEval:
-    """An eval cell with its network, data set, classification configuration and key."""
+    """An eval cell with its network, data set, set, classification configuration and key."""
 
     cell: EvalCell
     cls_net: Component
-    dataset: str
-    artifact_meta: dict[str, Any] | None
+    dataset: Component
+    artifact: Artifact | None
     protocol: Classification
     key: str
     identity: dict[str, Any]
 
     @classmethod
-    def of(cls, cell: EvalCell, artifact_meta: dict[str, Any] | None) -> "BoundEval":
-        if (cell.artifact is None) != (artifact_meta is None):
-            raise ValueError("an eval cell is bound with its artifact's metadata, and a whole-data cell without")
+    def of(cls, cell: EvalCell, artifact: Artifact | None) -> "BoundEval":
+        if (cell.artifact is None) != (artifact is None) or (artifact and artifact.id != cell.artifact):
+            raise ValueError("an eval cell is bound with the artifact it names, and a whole-data cell without one")
         reg = get_registry()
         arch = reg.component("architecture", cell.cls_net)
         profile = reg.profile(cell.profile)
-        if cell.schedule == LEARNED and not (artifact_meta or {}).get("learned_schedule"):
+        meta = artifact.metadata if artifact else None
+        if cell.schedule == LEARNED and not (meta or {}).get("learned_schedule"):
             raise UserError(f"schedule {cell.schedule!r} does not apply here: the learned schedule exists only for "
                             "sets that carry one (dataset_distillation)")
-        if artifact_meta:
-            dataset, dataset_version, options = artifact_meta["dataset"], None, artifact_meta["options"]
-            served = artifact_meta["dataset_spec"]
+        if meta:
+            dataset = reg.component("dataset", meta["dataset"])
+            served = meta["dataset_spec"]
             chans, size = served["channels"], served["size"]
         else:
-            data = reg.component("dataset", cell.dataset)
-            dataset, dataset_version, options = data.name, data.version, cell.options.to_json()
-            chans, size = cell.options.channels or data.spec.channels, cell.options.size or data.spec.size
+            dataset = reg.component("dataset", cell.dataset)
+            chans, size = cell.options.channels or dataset.spec.channels, cell.options.size or dataset.spec.size
         if reason := arch.spec.refusal(in_chans=chans, img_size=size):
-            raise UserError(f"{arch.name} cannot classify {dataset} ({chans}×{size}×{size}): {reason}")
-        protocol = Classification.of(profile, reg.dataset_settings(dataset), whole=artifact_meta is None,
+            raise UserError(f"{arch.name} cannot classify {dataset.name} ({chans}×{size}×{size}): {reason}")
+        protocol = Classification.of(profile, reg.dataset_settings(dataset.name), whole=meta is None,
                                      schedule=cell.schedule)
         identity = {
-            "artifact": cell.artifact, "dataset": dataset, "options": options, "dataset_version": dataset_version,
+            "artifact": cell.artifact, "dataset": dataset.name,
+            "options": meta["options"] if meta else cell.options.to_json(),
+            "dataset_version": None if meta else dataset.version,
             "cls_net": arch.name, "cls_net_version": arch.version, **protocol.identity(),
             "profile": profile.name, "eval_index": cell.eval_index, "seed": cell.seed,
         }
-        return cls(cell, arch, dataset, artifact_meta, protocol, digest(identity), identity)
+        return cls(cell, arch, dataset, artifact, protocol, digest(identity), identity)
 
     @property
-    def whole(self) -> bool:
-        return self.artifact_meta is None
+    def options(self) -> DatasetOptions:
+        """How the data set is served: as the set was made, or as a whole-data cell asks."""
+        return DatasetOptions(**self.artifact.metadata["options"]) if self.artifact else self.cell.options
 
     def skeleton(self) -> Evaluation:
         """The record as far as it is known before the cell runs: a failed attempt says what it was."""
-        cell, meta = self.cell, self.artifact_meta
+        cell = self.cell
         known: dict[str, Any] = dict(
-            key=self.key, status="failed", dataset=self.dataset, profile=self.identity["profile"],
+            key=self.key, status=FAILED, dataset=self.dataset.name, profile=self.identity["profile"],
             cls_net=self.cls_net.name, cls_net_version=self.cls_net.version,
             cls_net_origin=str(self.cls_net.origin), recipe=self.protocol.recorded_recipe,
             schedule=cell.schedule, eval_index=cell.eval_index, seed=cell.seed)
-        if meta is None:
+        if self.artifact is None:
             known.update(condenser=WHOLE, condenser_version=1, condenser_origin=str(Origin()), third_party=False)
         else:
+            meta = self.artifact.metadata
             origin = meta["condenser_origin"]
             known.update(artifact=cell.artifact, condensation=meta["key"], condenser=meta["condenser"],
                          condenser_version=meta["condenser_version"], condenser_origin=_origin_text(origin),
@@ -302,17 +304,11 @@ class BoundEval:
 
 def run_eval(ws: Workspace, bound: BoundEval, *, report: Report | None = None) -> Evaluation:
     """Train one fresh classification-stage net and test it; returns its record."""
-    cell, meta = bound.cell, bound.artifact_meta
-    if bound.whole:
-        condensed = None
-        data = load_dataset(bound.dataset, cell.options, root=ws.data_root, download=ws.download)
-    else:
-        condensed = load_artifact(cell.artifact, ws.results).condensed
-        data = load_dataset(bound.dataset, DatasetOptions(**meta["options"]), root=ws.data_root,
-                            download=ws.download)
-    spec, arch = data.spec, bound.cls_net
-    condenser_package = ({meta["condenser_origin"]["distribution"]: meta["condenser_origin"]["version"]}
-                         if meta and meta["condenser_origin"]["third_party"] else {})
+    cell, arch = bound.cell, bound.cls_net
+    data = load_dataset(bound.dataset.name, bound.options, root=ws.data_root, download=ws.download)
+    spec = data.spec
+    origin = bound.artifact.metadata["condenser_origin"] if bound.artifact else None
+    condenser_package = {origin["distribution"]: origin["version"]} if origin and origin["third_party"] else {}
     record = replace(bound.skeleton(), dataset_version=spec.version, dataset_options=spec.options,
                      device=ws.device.type, device_name=device_name(ws.device),
                      versions=_plugin_versions(arch.origin) | condenser_package)
@@ -320,13 +316,14 @@ def run_eval(ws: Workspace, bound: BoundEval, *, report: Report | None = None) -
     start = time.perf_counter()
     try:
         with PeakMemory(ws.device) as peak, use_cache(cache_dir(ws)):
-            if condensed is None:
+            if bound.artifact is None:
                 # The whole-data run of this seed: shared with the selection cells of the same seed.
                 run = whole_data_run(data.train, net=arch.name, epochs=bound.protocol.recipe.epochs, seed=cell.seed,
                                      device=ws.device, test=data.test, report=safe)
                 accuracy, train_s = run.test_accuracy, run.wall_s
             else:
-                net = bound.protocol.train(arch.value, spec, condensed, seed=cell.seed, device=ws.device, report=safe)
+                net = bound.protocol.train(arch.value, spec, bound.artifact.condensed, seed=cell.seed,
+                                           device=ws.device, report=safe)
                 synchronize(ws.device)
                 train_s = time.perf_counter() - start
                 accuracy = evaluate_accuracy(net, data.test.to(ws.device))

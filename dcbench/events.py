@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Union
 
-from dcbench.records import Benchmark, Condensation, Evaluation
+from dcbench.records import Benchmark, CellRecord
 
 if TYPE_CHECKING:
     from dcbench.grid.plan import Plan
 
-Record = Union[Condensation, Evaluation, Benchmark]
+Result = Union[CellRecord, Benchmark]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Finished:
     key: str
     label: str
     kind: str  # "synth", "eval" or "bench"
-    record: Record
+    record: Result
     where: dict[str, Any]
     done: int  # cells of this run finished done so far
     failed: int
@@ -62,7 +62,7 @@ class Finished:
 class Reused:
     """A result that was asked for was found in the store, so nothing was computed."""
 
-    record: Record
+    record: Result
 
 
 @dataclass(frozen=True)

@@ -319,7 +319,7 @@ def _variant_names(configs: set[tuple[int, str | None]]) -> dict[tuple[int, str 
 def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | None = None,
                profile: str | None = None) -> "Leaderboard":
     where, args = _filters("e.", dataset, ipc, profile, whole=True)
-    evaluations = list(store.db.query(f"{_EVALUATIONS} WHERE {where}", args))
+    evaluations = list(store.query(f"{_EVALUATIONS} WHERE {where}", args))
     configs: dict[tuple, set] = defaultdict(set)
     for r in evaluations:
         if r["condenser"] != WHOLE:

@@ -19,14 +19,13 @@ from torch import nn
 from dcbench.augment import AUGMENTATIONS
 from dcbench.dataset import TestSet
 from dcbench.profiles import Profile
-from dcbench.records import WHOLE
 
 
 @dataclass(frozen=True)
 class Recipe:
     """How a fresh network is trained: every field is part of a result's key."""
 
-    kind: str  # "condensed" (the paper's Cls protocol) or WHOLE
+    kind: str  # "condensed" (the paper's Cls protocol) or "whole_data": part of every key
     epochs: int  # passes over the training images actually run
     lr_drop_after: int  # passes after which lr ×0.1 and the optimizer is re-created
     lr: float = 0.01
@@ -48,7 +47,7 @@ class Recipe:
 
     @classmethod
     def whole_data_epochs(cls, epochs: int, dataset_settings: dict[str, Any]) -> "Recipe":
-        return cls(kind=WHOLE, epochs=epochs, lr_drop_after=max(1, epochs // 2),
+        return cls(kind="whole_data", epochs=epochs, lr_drop_after=max(1, epochs // 2),
                    augment=dataset_settings.get("augment"))
 
     def to_json(self) -> dict[str, Any]:

@@ -19,8 +19,9 @@ import uuid
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from dcbench.errors import UserError
 from dcbench.events import Event, Finished
-from dcbench.records import Record, Run
+from dcbench.records import DONE, FAILED, Record, Run
 from dcbench.runtime import versions
 from dcbench.store import Store
 
@@ -45,7 +46,10 @@ class Recorder:
                     log_dir.mkdir(parents=True, exist_ok=True)
                     log.cells = files.enter_context(open(log_dir / f"grid-{run.id}.jsonl", "a"))
                 yield log
-            status = "failed" if log.failures else "done"
+            status = FAILED if log.failures else DONE
+        except UserError:
+            status = FAILED  # found out while running (a plugin's own check): finished as failed
+            raise
         finally:
             self.store.finish_run(run.id, status)
 

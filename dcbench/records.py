@@ -134,6 +134,7 @@ class Run:
     finished_at: float | None = None
 
 
+CellRecord = Union[Condensation, Evaluation]  # what a cell (synth or eval) produces
 Record = Union[Condensation, Evaluation, Benchmark, Run]
 R = TypeVar("R", Condensation, Evaluation, Benchmark, Run)
 RECORDS: tuple[type, ...] = (Run, Condensation, Evaluation, Benchmark)
@@ -171,7 +172,7 @@ def to_row(record: Record) -> dict[str, Any]:
     row = {}
     for name, kind in _kinds(type(record)).items():
         value = getattr(record, name)
-        if value is not None and kind == _JSON:
+        if kind == _JSON and isinstance(value, (dict, list, tuple)):
             value = json.dumps(value, sort_keys=True, default=str)
         elif value is not None and kind is bool:
             value = int(value)
@@ -184,8 +185,8 @@ def from_row(record_cls: type[R], row: dict[str, Any]) -> R:
     values = {}
     for name, kind in _kinds(record_cls).items():
         value = row.get(name)
-        if value is not None and kind == _JSON and isinstance(value, str):
-            value = json.loads(value)
+        if kind == _JSON and isinstance(value, str) and value[:1] in ("{", "["):
+            value = json.loads(value)  # anything else a plugin stored there (a plain string) stays as it is
         elif value is not None and kind is bool:
             value = bool(value)
         values[name] = value

@@ -203,6 +203,12 @@ class Store:
     def rows(self, table: str, where: str | None = None, args: list[Any] | None = None) -> Iterator[dict]:
         yield from self.db[table].rows_where(where, args or [])
 
+    def query(self, sql: str, args: list[Any]) -> Iterator[dict]:
+        """Rows of a read-only query (a join the leaderboard needs)."""
+        if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            raise ValueError("Store.query reads; write through dcbench.recorder")
+        yield from self.db.query(sql, args)
+
 
 class _Immediate:
     """``with store.write():`` — one immediate transaction, committed or rolled back.

@@ -15,17 +15,18 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
-from dcbench.artifacts import load_artifact
+from dcbench.artifacts import Artifact, load_artifact
 from dcbench.cells import BoundSynth, EvalCell, SynthCell, Workspace, error_text, eval_seed, run_eval, run_synth
 from dcbench.classification import STANDARD, schedules_of
+from dcbench.condenser import Report
 from dcbench.dataset import DatasetOptions
-from dcbench.records import Condensation, Evaluation
+from dcbench.errors import UserError
+from dcbench.records import CellRecord
 from dcbench.registry import get_registry
 from dcbench.runtime import resolve_device
 
-Report = Callable[..., None]
 SYNTH, EVAL = "synth", "eval"
 
 
@@ -35,9 +36,9 @@ class Task:
     key: str
     label: str
     cell: SynthCell | EvalCell
-    skeleton: Union[Condensation, Evaluation]
+    skeleton: CellRecord
 
-    def failed(self, error: str) -> Union[Condensation, Evaluation]:
+    def failed(self, error: str) -> CellRecord:
         return dataclasses.replace(self.skeleton.failed(error), finished_at=time.time())
 
 
@@ -45,18 +46,19 @@ def synth_task(bound: BoundSynth) -> Task:
     return Task(SYNTH, bound.key, bound.label, bound.cell, bound.skeleton())
 
 
-def eval_tasks(artifact: str, meta: dict[str, Any], nets: list[str], evals: int, *, base_seed: int,
+def eval_tasks(artifact: Artifact, nets: list[str], evals: int, *, base_seed: int,
                profile: str | None = None) -> list[Task]:
     """The evaluations of one condensed set: ``evals`` fresh nets per network and schedule.
 
     ``profile``: the classification budgets to use (default: the set's own profile)."""
+    meta = artifact.metadata
     what = f"{meta['condenser']}{'/' + meta['synth_net'] if meta['synth_net'] else ''} {meta['dataset']} " \
            f"ipc {meta['ipc']} seed {meta['seed']}"
     tasks = []
     for net, schedule, i in itertools.product(nets, schedules_of(meta), range(evals)):
-        cell = EvalCell(cls_net=net, eval_index=i, seed=eval_seed(base_seed, artifact, net, i),
-                        profile=profile or meta["profile"], artifact=artifact, schedule=schedule)
-        bound = cell.bind(meta)
+        cell = EvalCell(cls_net=net, eval_index=i, seed=eval_seed(base_seed, artifact.id, net, i),
+                        profile=profile or meta["profile"], artifact=artifact.id, schedule=schedule)
+        bound = cell.bind(artifact)
         shown = net if schedule == STANDARD else f"{net} ({schedule} schedule)"
         tasks.append(Task(EVAL, bound.key, f"{shown} net {i + 1}/{evals} ← {what}", cell, bound.skeleton()))
     return tasks
@@ -97,22 +99,25 @@ class WorkerSpec:
         return Workspace(results=Path(self.results), data_root=Path(self.data_root), device=resolve_device(self.device))
 
 
-def execute(task: Task, worker: WorkerSpec, report: Report | None = None) -> tuple[Union[Condensation, Evaluation],
-                                                                                  dict[str, Any]]:
+def execute(task: Task, worker: WorkerSpec, report: Report | None = None, *,
+            user_errors: bool = False) -> tuple[CellRecord, dict[str, Any]]:
     """Run one cell; returns its record and where and when it ran. Never raises for the cell's failures:
     a condenser's or a network's exception, a plugin that breaks in the worker, missing data there —
-    each is the cell's failed record, and the grid goes on."""
+    each is the cell's failed record, and the grid goes on. With ``user_errors`` a UserError is
+    raised instead: a single cell run for the user is their mistake to fix, not a result."""
     started = time.time()
     try:
         ws = worker.workspace()
         if isinstance(task.cell, SynthCell):
             record = run_synth(ws, task.cell.bind(), report=report)
         else:
-            meta = load_artifact(task.cell.artifact, ws.results).metadata if task.cell.artifact else None
-            record = run_eval(ws, task.cell.bind(meta), report=report)
+            artifact = load_artifact(task.cell.artifact, ws.results) if task.cell.artifact else None
+            record = run_eval(ws, task.cell.bind(artifact), report=report)
         if record.key != task.key:
             record = task.failed(f"the worker computed key {record.key} for this cell, the driver {task.key}: "
                                  "driver and workers must run the same dcbench and plugin versions")
     except (Exception, SystemExit) as exc:  # a plugin's sys.exit() ends its cell, not the grid
+        if user_errors and isinstance(exc, UserError):
+            raise
         record = task.failed(error_text(exc))
     return record, {"host": socket.gethostname(), "pid": os.getpid(), "started_at": started, "finished_at": time.time()}

@@ -32,9 +32,9 @@ def table_rows(text: str) -> dict[str, list[str]]:
 
 
 def evaluate(ws, cell, report=None):
-    """Run an eval cell as a worker does: bound with its artifact's metadata (none for whole data)."""
+    """Run an eval cell as a worker does: bound with its artifact (none for whole data)."""
     from dcbench.artifacts import load_artifact
     from dcbench.cells import run_eval
 
-    meta = load_artifact(cell.artifact, ws.results).metadata if cell.artifact else None
-    return run_eval(ws, cell.bind(meta), report=report)
+    artifact = load_artifact(cell.artifact, ws.results) if cell.artifact else None
+    return run_eval(ws, cell.bind(artifact), report=report)

@@ -146,6 +146,34 @@ def test_only_the_application_layer_opens_the_recorder():
     assert users == {"bench"}, users
 
 
+def test_nothing_outside_the_store_reaches_its_connection():
+    """No way around the store's methods: its sqlite-utils database, its connection, its transactions."""
+    wrong = []
+    for path, tree in {**SOURCES, **_sources(REPO / "plugins")}.items():
+        if path == PACKAGE / "store.py":
+            continue
+        for node in ast.walk(tree):
+            reaches = isinstance(node, ast.Attribute) and node.attr in {"db", "conn", "_upsert", "_create_schema"}
+            transaction = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                           and node.func.attr == "write" and not node.args and not node.keywords)
+            if reaches or transaction:
+                wrong.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not wrong, wrong
+
+
+def test_only_the_application_layer_opens_a_store_for_writing():
+    """Opening a store for writing writes (WAL mode, the schema): only Bench does it; others read."""
+    wrong = []
+    for path, tree in SOURCES.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Store":
+                reads = any(k.arg == "write" and isinstance(k.value, ast.Constant) and k.value.value is False
+                            for k in node.keywords)
+                if not reads and _module(path) != "bench":
+                    wrong.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not wrong, wrong
+
+
 def test_the_store_writes_only_what_its_methods_say():
     """Store's own SQL writes sit in its write methods (and the schema's creation), nowhere else."""
     tree = SOURCES[PACKAGE / "store.py"]

@@ -49,10 +49,10 @@ def test_todays_code_computes_every_stored_key(old_store):
     schedules = set()
     for key, row in evals.items():
         if row["artifact"]:
-            meta = load_artifact(row["artifact"], old_store).metadata
+            artifact = load_artifact(row["artifact"], old_store)
             cell = EvalCell(cls_net=row["cls_net"], eval_index=row["eval_index"], seed=row["seed"],
                             profile=row["profile"], artifact=row["artifact"], schedule=row["schedule"])
-            assert cell.bind(meta).key == key, (row["condenser"], row["schedule"])
+            assert cell.bind(artifact).key == key, (row["condenser"], row["schedule"])
         else:
             cell = EvalCell(cls_net=row["cls_net"], eval_index=row["eval_index"], seed=row["seed"],
                             profile=row["profile"], dataset=row["dataset"])
@@ -85,3 +85,27 @@ def test_the_same_commands_compute_nothing_and_more_extends_the_store(old_store,
     assert {key: after[key] for key in before["evaluations"]} == before["evaluations"]
     assert {e.condenser for e in bench.leaderboard(dataset="digits", ipc=1).entries} == {
         "random", "gradient_matching", "dataset_distillation", "herding", "k_center", "forgetting", "whole_data"}
+
+
+def test_the_classification_configurations_part_of_a_key_is_pinned():
+    """Written out by hand: a field added to dcbench.Classification must leave this at its default,
+    or every stored evaluation would be computed again (the fixture above covers digits only)."""
+    from dcbench import Classification
+    from dcbench.registry import get_registry
+
+    registry = get_registry()
+    paper = registry.profile("paper")
+    recipe = {"lr": 0.01, "momentum": 0.9, "weight_decay": 0.0005, "batch_size": 256}
+    assert Classification.of(paper, registry.dataset_settings("mnist"), whole=False).identity() == {
+        "recipe": {"kind": "condensed", "epochs": 1001, "lr_drop_after": 502, "augment": "mnist", **recipe},
+        "schedule": "standard"}
+    assert Classification.of(paper, registry.dataset_settings("cifar10"), whole=False).identity() == {
+        "recipe": {"kind": "condensed", "epochs": 301, "lr_drop_after": 152, "augment": None, **recipe},
+        "schedule": "standard"}
+    assert Classification.of(paper, {}, whole=True).identity() == {
+        "recipe": {"kind": "whole_data", "epochs": 100, "lr_drop_after": 50, "augment": None, **recipe},
+        "schedule": "standard"}
+    assert Classification.of(paper, {}, whole=False, schedule="learned").identity() == {
+        "recipe": {"kind": "learned_schedule", "init": "xavier_normal", "optimizer": "sgd",
+                   "lr": "the set's learned rate per step", "momentum": 0.0, "weight_decay": 0.0},
+        "schedule": "learned"}

@@ -117,6 +117,9 @@ def toys(tmp_path, monkeypatch) -> Path:
 
 
 def store_rows(results: Path, table: str) -> list[dict]:
+    """The rows of a table; none where no store was made (a dry run only reads)."""
+    if not (results / "results.sqlite").exists():
+        return []
     with sqlite3.connect(results / "results.sqlite") as db:
         db.row_factory = sqlite3.Row
         return [dict(r) for r in db.execute(f"SELECT * FROM {table}")]

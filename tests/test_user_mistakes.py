@@ -166,6 +166,24 @@ def test_a_network_whose_plugin_is_missing_leaves_no_run_behind(store, tmp_path,
     assert fingerprint(results) == before  # no run row at all, let alone one left 'running'
 
 
+def test_a_mistake_only_a_plugin_finds_while_running(store, monkeypatch, capsys):
+    """Herding's network is one of its hyperparameters, so only herding can refuse it: still the user's
+    mistake (exit 2), not a failed result; its run is finished as failed, never left running."""
+    results, _ = store
+    before = {t: _rows(results, t) for t in ("condensations", "evaluations")}
+    user_error(*run_main(monkeypatch, capsys, "synth", "-c", "herding", "--set", "net=lenet", "--results",
+                         str(results)), "lenet cannot be trained on digits")
+    assert {t: _rows(results, t) for t in before} == before
+    assert [run["status"] for run in _rows(results, "runs") if run["command"] == "synth"][-1] == "failed"
+    assert "running" not in {run["status"] for run in _rows(results, "runs")}
+
+
+def _rows(results: Path, table: str) -> list[dict]:
+    with contextlib.closing(sqlite3.connect(results / "results.sqlite")) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(f"SELECT * FROM {table} ORDER BY rowid")]
+
+
 # ---------------------------------------------------------------------------------------------
 # Stores
 

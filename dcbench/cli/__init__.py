@@ -47,7 +47,7 @@ out = Console()
 # --- synth / eval ------------------------------------------------------------------------------
 
 @app.command()
-@uses_bench()
+@uses_bench
 def synth(
     bench: Bench,
     condenser: CondenserOpt,
@@ -84,7 +84,7 @@ def _print_evaluations(records: list[Evaluation]) -> None:
 
 
 @app.command("eval")
-@uses_bench()
+@uses_bench
 def eval_(
     bench: Bench,
     artifact: Annotated[Optional[str], typer.Argument(help="Artifact id (or prefix) or .safetensors path.")] = None,
@@ -114,7 +114,7 @@ def eval_(
 # --- bench -------------------------------------------------------------------------------------
 
 @app.command("bench")
-@uses_bench()
+@uses_bench
 def bench_(
     bench: Bench,
     condenser: CondenserOpt,
@@ -148,7 +148,7 @@ def bench_(
 # --- grid --------------------------------------------------------------------------------------
 
 @app.command()
-@uses_bench()
+@uses_bench
 def grid(
     bench: Bench,
     condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all.")] = "all",

@@ -89,5 +89,7 @@ class Display:
 
     def stop(self) -> None:
         if self.bar is not None:
+            for task in self.cells.values():  # cells that never finished (interrupted): nothing to keep
+                self.bar.remove_task(task)
             self.bar.stop()
         self.bar, self.grid, self.cells = None, None, {}

@@ -15,6 +15,7 @@ import typer
 import yaml
 
 from dcbench.bench import DEFAULT_RESULTS, Bench
+from dcbench.cli.display import Display
 from dcbench.errors import UserError
 
 Results = Annotated[Path, typer.Option("--results", envvar="DCBENCH_RESULTS",
@@ -44,35 +45,30 @@ _WORKSPACE = [
 _SERVING = [("size", SizeOpt, None), ("channels", ChannelsOpt, None)]
 
 
-def uses_bench(*, serving: bool = True) -> Callable:
-    """Give a command the workspace options (and with ``serving`` the serving options) and call it
-    with ``bench=`` a :class:`dcbench.Bench` on them (and ``size=``, ``channels=``)."""
-    def decorate(command: Callable) -> Callable:
-        added = _WORKSPACE + (_SERVING if serving else [])
-        # A command names the serving options it receives (size=None, channels=None); their options come from here.
-        own = [p for p in inspect.signature(command).parameters.values()
-               if p.name != "bench" and p.name not in {name for name, _, _ in added}]
+def uses_bench(command: Callable) -> Callable:
+    """Give a command the workspace and serving options and call it with ``bench=``, a
+    :class:`dcbench.Bench` on the workspace, and ``size=``, ``channels=``."""
+    added = _WORKSPACE + _SERVING
+    # A command names the serving options it receives (size=None, channels=None); their options come from here.
+    own = [p for p in inspect.signature(command).parameters.values()
+           if p.name != "bench" and p.name not in {name for name, _, _ in added}]
 
-        @functools.wraps(command)
-        def run(**given: Any) -> Any:
-            from dcbench.cli.display import Display
+    @functools.wraps(command)
+    def run(**given: Any) -> Any:
+        workspace = {name: given.pop(name) for name, _, _ in _WORKSPACE}
+        display = Display()
+        bench = Bench(workspace["results"], workspace["data_root"], workspace["device"],
+                      download=workspace["download"], on_event=display, argv=sys.argv[1:])
+        try:
+            return command(bench=bench, **given)
+        finally:
+            display.stop()
 
-            workspace = {name: given.pop(name) for name, _, _ in _WORKSPACE}
-            display = Display()
-            bench = Bench(workspace["results"], workspace["data_root"], workspace["device"],
-                          download=workspace["download"], on_event=display, argv=sys.argv[1:])
-            try:
-                return command(bench=bench, **given)
-            finally:
-                display.stop()
-
-        run.__signature__ = inspect.Signature(own + [
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint)
-            for name, hint, default in added])
-        run.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: h for n, h, _ in added}}
-        return run
-
-    return decorate
+    run.__signature__ = inspect.Signature(own + [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint)
+        for name, hint, default in added])
+    run.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: h for n, h, _ in added}}
+    return run
 
 
 def parse_sets(pairs: list[str]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import RegistryError, UserError
 from dcbench.profiles import budget
-from dcbench.records import Condensation
+from dcbench.records import FAILED, Condensation
 from dcbench.registry import NameConflict, PluginError, get_registry
 from dcbench.runtime import digest
 from dcbench.tasks import Task, whole_tasks
@@ -142,7 +142,7 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
             Condensation(key=digest({"unloadable": skip.what, "dataset": dataset,
                                      "options": dataclasses.asdict(request.options), "ipc": ipc,
                                      "seed": request.seed + run, "profile": profile.name}),
-                         status="failed", error=f"its plugin failed to load: {skip.reason}",
+                         status=FAILED, error=f"its plugin failed to load: {skip.reason}",
                          condenser=skip.what.removeprefix("condenser "), dataset=dataset, ipc=ipc,
                          seed=request.seed + run, profile=profile.name)
             for skip in skipped if skip.cause == "broken" and skip.what.startswith("condenser ")

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from dcbench.errors import UserError
 from dcbench.grid.plan import Skip
-from dcbench.records import Condensation, Evaluation
-
-Record = Union[Condensation, Evaluation]
+from dcbench.records import CellRecord
 
 
 @dataclass(frozen=True)
@@ -18,8 +15,8 @@ class GridResult:
     (a dry run, or every cell was stored)."""
 
     run_id: str | None
-    done: tuple[Record, ...]  # computed now
-    failed: tuple[Record, ...]  # failed now, each with its error
+    done: tuple[CellRecord, ...]  # computed now
+    failed: tuple[CellRecord, ...]  # failed now, each with its error
     skipped: tuple[Skip, ...]  # left out before anything ran, each with its reason
     stored: int  # found in the store and not computed again
     kept_failed: int  # failed earlier and kept (``rerun="failed"`` retries them)

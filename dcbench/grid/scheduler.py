@@ -16,17 +16,17 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from pathlib import Path
-from typing import Any, Callable, Protocol, Union
+from typing import Any, Callable, Protocol
 
 from dcbench.artifacts import load_artifact, resolve
+from dcbench.condenser import Report
 from dcbench.errors import ArtifactError, UserError
 from dcbench.events import Finished, Progressed, Started, Subscriber, metrics_text
-from dcbench.records import Condensation, Evaluation
+from dcbench.records import CellRecord as Record
 from dcbench.store import Store
-from dcbench.tasks import SYNTH, Report, Task, eval_tasks
+from dcbench.tasks import EVAL, SYNTH, Task, eval_tasks
 
 RERUN = ("missing", "failed", "all")
-Record = Union[Condensation, Evaluation]
 
 
 class CellQueue(Protocol):
@@ -75,7 +75,7 @@ class Scheduler:
         self.stored: dict[str, Record] = {}  # records found in the store and kept, by key
         self.records: dict[str, Record] = {}  # records of the cells finished in this run, by key
         self._subscribers: list[Subscriber] = []
-        self._ready: dict[str, deque[Task]] = {"eval": deque(), "synth": deque()}
+        self._ready: dict[str, deque[Task]] = {EVAL: deque(), SYNTH: deque()}
         self._running: dict[str, Task] = {}
         self._expected = 0  # cells to compute, counting the evaluations of sets not made yet
 
@@ -98,7 +98,7 @@ class Scheduler:
         for task in evals:
             record = stored.get(task.key)
             if self._wanted(record):
-                self._ready["eval"].append(task)
+                self._ready[EVAL].append(task)
                 self._expected += 1
             else:
                 self._keep(record)
@@ -108,7 +108,7 @@ class Scheduler:
         if record is not None and record.done and not self._artifact_exists(record.artifact):
             record = None  # its set was deleted: make it again
         if self._wanted(record):
-            self._ready["synth"].append(task)
+            self._ready[SYNTH].append(task)
             self._expected += 1 + self.estimate(task)
             return
         self._keep(record)
@@ -138,11 +138,11 @@ class Scheduler:
 
     @property
     def finished(self) -> bool:
-        return not (self._ready["eval"] or self._ready["synth"] or self._running)
+        return not (self._ready[EVAL] or self._ready[SYNTH] or self._running)
 
     def take(self) -> Task | None:
         """The next ready cell, evaluations first: they finish results, syntheses feed them."""
-        queue = self._ready["eval"] or self._ready["synth"]
+        queue = self._ready[EVAL] or self._ready[SYNTH]
         if not queue:
             return None
         task = queue.popleft()
@@ -170,15 +170,17 @@ class Scheduler:
             return
         self.records[task.key] = record
         self.counts["done" if record.done else "failed"] += 1
-        if task.kind == SYNTH:
-            estimate = self.estimate(task)
-            self._expected -= estimate
-            if record.done:
-                self.admit(self.unlocks(record.artifact))
-            else:
-                self.counts["blocked"] += estimate
-        self._emit(Finished(task.key, task.label, task.kind, record, where, self.counts["done"],
-                            self.counts["failed"], self._expected))
+        try:
+            if task.kind == SYNTH:
+                estimate = self.estimate(task)
+                self._expected -= estimate
+                if record.done:
+                    self.admit(self.unlocks(record.artifact))
+                else:
+                    self.counts["blocked"] += estimate
+        finally:  # the record is written whatever unlocking its evaluations does
+            self._emit(Finished(task.key, task.label, task.kind, record, where, self.counts["done"],
+                                self.counts["failed"], self._expected))
 
 
 def artifact_unlocks(results: Path, cls_nets: dict[str, list[str]], evals: int) -> Callable[[str], list[Task]]:
@@ -186,7 +188,7 @@ def artifact_unlocks(results: Path, cls_nets: dict[str, list[str]], evals: int) 
     seeded from the set's own seed."""
 
     def unlocks(artifact: str) -> list[Task]:
-        meta = load_artifact(artifact, results).metadata
-        return eval_tasks(artifact, meta, cls_nets[meta["dataset"]], evals, base_seed=meta["seed"])
+        loaded = load_artifact(artifact, results)
+        return eval_tasks(loaded, cls_nets[loaded.metadata["dataset"]], evals, base_seed=loaded.metadata["seed"])
 
     return unlocks

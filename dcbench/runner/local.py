@@ -7,8 +7,11 @@ from dcbench.tasks import WorkerSpec, execute
 
 
 class LocalRunner:
-    def __init__(self, worker: WorkerSpec) -> None:
+    """``user_errors``: raise a cell's UserError (a single call's cells) instead of recording it (a grid's)."""
+
+    def __init__(self, worker: WorkerSpec, *, user_errors: bool = False) -> None:
         self.worker = worker
+        self.user_errors = user_errors
         self.description = f"local ({worker.device})"
 
     def __enter__(self) -> "LocalRunner":
@@ -20,5 +23,5 @@ class LocalRunner:
     def run(self, queue: CellQueue) -> None:
         while (task := queue.take()) is not None:
             queue.started(task)
-            record, where = execute(task, self.worker, queue.reporter(task))
+            record, where = execute(task, self.worker, queue.reporter(task), user_errors=self.user_errors)
             queue.finish(task, record, where)
