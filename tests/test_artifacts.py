@@ -374,3 +374,20 @@ def test_image_grid_clamps_and_pads_short_classes() -> None:
     assert bool((grid[:, 2:34, 2:34] == 1.0).all())
     assert bool((grid[:, 2:34, 36:68] == 0.0).all())
     assert bool((grid[:, 36:68, 36:68] == 1.0).all())  # class 1 has one image: a blank white tile
+
+
+def test_a_set_given_as_a_file_from_elsewhere_is_evaluated_and_kept(tmp_path: Path) -> None:
+    """``dcbench eval PATH.safetensors``: the file may come from another results folder; its cells find
+    it by id, so the set is copied in (its bytes, hence its id) before they run."""
+    from dcbench import Bench
+
+    made = Bench(tmp_path / "a", tmp_path / "data", device="cpu").synthesize("random", ipc=1)
+    source = next((tmp_path / "a" / "artifacts").rglob(f"{made.artifact}.safetensors"))
+    elsewhere = tmp_path / "sent" / "set.safetensors"
+    elsewhere.parent.mkdir()
+    shutil.copy(source, elsewhere)
+    other = Bench(tmp_path / "b", tmp_path / "data", device="cpu")
+    [evaluation] = other.evaluate(str(elsewhere), cls="mlp", evals=1)
+    assert evaluation.done and evaluation.artifact == made.artifact
+    kept = other.artifact(made.artifact)
+    assert kept.path.is_relative_to(tmp_path / "b") and kept.path.read_bytes() == source.read_bytes()
