@@ -383,7 +383,7 @@ def test_a_set_given_as_a_file_from_elsewhere_is_evaluated_and_kept(tmp_path: Pa
 
     made = Bench(tmp_path / "a", tmp_path / "data", device="cpu").synthesize("random", ipc=1)
     source = next((tmp_path / "a" / "artifacts").rglob(f"{made.artifact}.safetensors"))
-    elsewhere = tmp_path / "sent" / "set.safetensors"
+    elsewhere = tmp_path / "sent" / source.name  # named by its checksum, as every artifact
     elsewhere.parent.mkdir()
     shutil.copy(source, elsewhere)
     other = Bench(tmp_path / "b", tmp_path / "data", device="cpu")
