@@ -152,7 +152,8 @@ class Bench:
             queue.admit(tasks)
             written: dict[str, Any] = {}
             if not queue.finished:
-                load_dataset(dataset, options, root=self.data_root, download=self.download)  # a mistake: now
+                # missing data is the user's to fix: found before the run, not as failed cells
+                load_dataset(dataset, options, root=self.data_root, download=self.download)
                 ws = self._workspace()
                 if artifact is not None:
                     keep(artifact, self.results)  # a set given as a file: its cells find it by id
@@ -188,7 +189,10 @@ class Bench:
                               runs=runs, evals=evals, options=DatasetOptions(size=size, channels=channels),
                               overrides=_overrides(overrides), whole=whole)
         plan = expand(request, data_root=self.data_root, download=self.download)
-        per_set = lambda task: len(plan.cls_nets[task.skeleton.dataset]) * plan.evals  # noqa: E731
+
+        def per_set(task: Task) -> int:  # the evaluations a synth task's set will unlock
+            return len(plan.cls_nets[task.skeleton.dataset]) * plan.evals
+
         with self._store(write=not dry_run) as store:
             queue = Scheduler(store, self.results, rerun=rerun,
                               unlocks=artifact_unlocks(self.results, plan.cls_nets, plan.evals), estimate=per_set)
