@@ -110,7 +110,10 @@ def resolve(ref: str, results: Path) -> Path:
 def load_artifact(ref: str | Path, results: Path) -> Artifact:
     path = resolve(str(ref), results)
     artifact_id = path.name.removesuffix(SUFFIX)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read artifact {path}: {exc.strerror}; check its permissions") from None
     if hashlib.sha256(data).hexdigest() != artifact_id:
         raise ArtifactError(f"artifact {path} is corrupted or was modified (its checksum does not match its "
                             "name); delete it and run the synthesis again")

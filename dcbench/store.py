@@ -131,6 +131,12 @@ class Store:
                          for name in TABLES}
             finally:
                 probe.close()
+        except sqlite3.OperationalError as exc:  # it could not even be opened
+            wal = self.path.with_name(self.path.name + "-wal")
+            why = (f"; beside its -wal file (a writer is running, or one was stopped) SQLite must write "
+                   f"{self.path.name}-shm, so its folder must be writable" if wal.exists() else "")
+            raise StoreError(f"cannot read the results store {self.path} ({exc}){why}; check the permissions, "
+                             "or give another --results folder") from None
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a SQLite database ({exc}); move it away or use "
                              "another --results folder") from None
