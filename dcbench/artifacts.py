@@ -84,6 +84,7 @@ def _write_once(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes files private; a shared store's sets are for every reader
     os.replace(tmp, path)  # a crash leaves a .tmp, never a half-written artifact
 
 

@@ -31,10 +31,10 @@ from dcbench.profiles import budget
 from dcbench.recorder import Recorder, RunLog
 from dcbench.records import Benchmark, Condensation, Evaluation
 from dcbench.registry import get_registry
-from dcbench.runner import RUNNERS
+from dcbench.runner import RUNNERS, check_ray_options
 from dcbench.runner.local import LocalRunner
 from dcbench.runtime import resolve_device
-from dcbench.store import FILENAME, Store, check_folder
+from dcbench.store import NoResults, Store, check_folder
 from dcbench.tasks import Task, WorkerSpec, eval_tasks, synth_task, whole_tasks
 from dcbench.timing import implementations, iterative, time_cell, variant_label, variants, with_variant
 
@@ -86,10 +86,16 @@ class Bench:
 
     # --- names ---------------------------------------------------------------------------------
 
-    def select(self, kind: str, selector: Selector) -> list[str]:
+    def select(self, kind: str, selector: Selector, *, load: bool = False) -> list[str]:
         """Expand a selector (``all``, comma lists, globs, ``@suites``, ``timm:`` names, or a list of
-        them) into the canonical names of ``kind``: condenser, architecture or dataset."""
-        return get_registry().select(kind, _selector(selector))
+        them) into the canonical names of ``kind``: condenser, architecture or dataset. ``load``: also
+        load each component, so that a plugin that fails to load is an error now."""
+        registry = get_registry()
+        names = registry.select(kind, _selector(selector))
+        if load:
+            for name in names:
+                registry.component(kind, name)
+        return names
 
     # --- one condensed set ---------------------------------------------------------------------
 
@@ -104,14 +110,13 @@ class Bench:
                          overrides=_overrides(overrides))
         bound = cell.bind()
         task = synth_task(bound)
+        queue = self._queue([task], rerun="all" if rerun else "failed")
+        if task.key in queue.stored:
+            self._emit(Reused(queue.stored[task.key]))
+            return queue.stored[task.key]
+        ws = self._workspace()
+        check_inputs(ws, bound)  # user errors surface before the store is opened for writing
         with self._store() as store:
-            queue = Scheduler(store, self.results, rerun="all" if rerun else "failed")
-            queue.admit([task])
-            if task.key in queue.stored:
-                self._emit(Reused(queue.stored[task.key]))
-                return queue.stored[task.key]
-            ws = self._workspace()
-            check_inputs(ws, bound)  # user errors surface before any run is recorded
             log = self._execute(store, queue, "synth", ws.device.type)
         return log.written[task.key]
 
@@ -147,14 +152,13 @@ class Bench:
 
     def _evaluations(self, tasks: list[Task], dataset: str, options: DatasetOptions, *,
                      artifact: Artifact | None = None) -> list[Evaluation]:
-        with self._store() as store:
-            queue = Scheduler(store, self.results, rerun="failed")
-            queue.admit(tasks)
-            written: dict[str, Any] = {}
-            if not queue.finished:
-                # missing data is the user's to fix: found before the run, not as failed cells
-                load_dataset(dataset, options, root=self.data_root, download=self.download)
-                ws = self._workspace()
+        queue = self._queue(tasks, rerun="failed")
+        written: dict[str, Any] = {}
+        if not queue.finished:
+            # missing data is the user's to fix: found before the run, not as failed cells
+            load_dataset(dataset, options, root=self.data_root, download=self.download)
+            ws = self._workspace()
+            with self._store() as store:
                 if artifact is not None:
                     keep(artifact, self.results)  # a set given as a file: its cells find it by id
                 written = self._execute(store, queue, "eval", ws.device.type).written
@@ -184,6 +188,9 @@ class Bench:
             raise UserError(f"--runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
         if runner == "local":
             resolve_device(self.device)  # under Ray, each worker resolves it where the cell runs
+        else:
+            check_ray_options(address=ray_address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
+                              num_cpus=ray_cpus, num_gpus=ray_gpus, device=self.device)
         request = GridRequest(condensers=_selector(condenser), datasets=_selector(dataset), synth=_selector(synth),
                               cls=_selector(cls), ipcs=_ipcs(ipc), seed=seed, profile=profile or self.profile,
                               runs=runs, evals=evals, options=DatasetOptions(size=size, channels=channels),
@@ -255,6 +262,8 @@ class Bench:
             if name in choices:
                 raise UserError(f"--vary {name}: given twice (or with --compare, which varies implementation); "
                                 "list every value once: --vary key=value1,value2")
+            if isinstance(values, (str, bytes)) or not list(values):
+                raise UserError(f"--vary {name}: give a list of one or more values, got {values!r}")
             choices[name] = list(values)
         settings = variants(choices)
         for setting in settings:  # a typo or a bad value stops here, before anything is timed
@@ -296,13 +305,25 @@ class Bench:
 
     # --- plumbing --------------------------------------------------------------------------------
 
+    def _queue(self, tasks: list[Task], *, rerun: str) -> Scheduler:
+        """A single call's cells, checked against the store by reading it (a call whose results are
+        all stored writes nothing, so it works on a read-only store too)."""
+        check_folder(self.results, write=False)
+        with self._store(write=False) as store:
+            queue = Scheduler(store, self.results, rerun=rerun)
+            queue.admit(tasks)
+        return queue
+
     @contextmanager
     def _store(self, *, write: bool = True) -> Iterator[Store]:
         """The results store; for reading only, it is not written (and need not exist yet)."""
         if write:
             store = Store(self.results)
         else:
-            store = Store(self.results, write=False) if (self.results / FILENAME).is_file() else Store.empty()
+            try:
+                store = Store(self.results, write=False)
+            except NoResults:
+                store = Store.empty()
         try:
             yield store
         finally:
@@ -364,7 +385,7 @@ def _ipcs(value: int | str | Iterable[int]) -> tuple[int, ...]:
     """Images per class as an int, a list, or the CLI's comma list ("1,10,50"); duplicates dropped."""
     if isinstance(value, str):
         parts = [p.strip() for p in value.split(",")]
-        if not all(p.lstrip("-").isdigit() for p in parts):
+        if not all(p.lstrip("-").isascii() and p.lstrip("-").isdigit() for p in parts):
             raise UserError(f"--ipc takes whole numbers separated by commas, got '{value}'")
         values: list[Any] = [int(p) for p in parts]
     else:

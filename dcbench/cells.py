@@ -88,6 +88,8 @@ class BoundSynth:
 
     @classmethod
     def of(cls, cell: SynthCell) -> "BoundSynth":
+        if not isinstance(cell.ipc, int) or isinstance(cell.ipc, bool):
+            raise UserError(f"--ipc takes a whole number, got {cell.ipc!r}")
         reg = get_registry()
         condenser = reg.component("condenser", cell.condenser)
         spec = condenser.spec

@@ -235,8 +235,8 @@ def _fits(value: Any, hint: Any) -> bool:
         return value is None
     if origin in (typing.Union, types.UnionType):
         return any(_fits(value, arg) for arg in args)
-    if origin is typing.Literal:
-        return value in args
+    if origin is typing.Literal:  # by type too: True == 1 == 1.0
+        return any(value == choice and type(value) is type(choice) for choice in args)
     if hint is bool:
         return isinstance(value, bool)
     if hint is int:

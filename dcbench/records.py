@@ -186,7 +186,10 @@ def from_row(record_cls: type[R], row: dict[str, Any]) -> R:
     for name, kind in _kinds(record_cls).items():
         value = row.get(name)
         if kind == _JSON and isinstance(value, str) and value[:1] in ("{", "["):
-            value = json.loads(value)  # anything else a plugin stored there (a plain string) stays as it is
+            try:
+                value = json.loads(value)
+            except ValueError:  # a plain string that a plugin stored there (e.g. its details)
+                pass
         elif value is not None and kind is bool:
             value = bool(value)
         values[name] = value

@@ -11,16 +11,18 @@ from typing import Any
 
 import torch
 
+from dcbench.errors import UserError
 from dcbench.version import __version__
 
 
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        from dcbench.errors import UserError
-
         raise UserError(f"--device {name}: no CUDA device is visible here; use --device cpu")
     return device
 

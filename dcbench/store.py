@@ -24,6 +24,12 @@ SCHEMA_VERSION = 1
 FILENAME = "results.sqlite"
 BUSY_TIMEOUT_S = 60.0
 
+
+
+class NoResults(StoreError):
+    """The results folder holds no store yet (or one with nothing in it)."""
+
+
 #: Every table and its columns, derived from the records (dcbench.records) that are its rows.
 TABLES: dict[str, dict[str, type]] = {record.table: columns(record) for record in RECORDS}
 _INDEXES = {
@@ -43,9 +49,23 @@ def check_folder(results: Path, *, write: bool = True) -> None:
             if write and not os.access(parent, os.W_OK | os.X_OK):
                 raise StoreError(f"--results {results}: cannot write in {parent}; give a folder you can write")
             break
-    path = results / FILENAME
-    if write and path.exists() and not os.access(path, os.R_OK | os.W_OK):
-        raise StoreError(f"--results {results}: {path} is not writable; give a folder you can write")
+    if not write:
+        return
+    for inside in (results / FILENAME, *(results / sub for sub in ("artifacts", "cache", "logs"))):
+        if inside.exists() and not os.access(inside, os.R_OK | os.W_OK | (os.X_OK if inside.is_dir() else 0)):
+            raise StoreError(f"--results {results}: {inside} is not writable; give a folder you can write")
+
+
+def _connect_to_read(path: Path) -> sqlite3.Connection:
+    """A connection that never writes the store. Where the folder and file are writable, an ordinary
+    one that may not write (SQLite then keeps a live writer's -wal consistent, and its last close
+    removes the -wal/-shm it made, leaving the file as it was); else a read-only one."""
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+    if writable:
+        conn = sqlite3.connect(f"file:{path}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.execute("PRAGMA query_only = ON")
+        return conn
+    return sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
 
 
 def _read_only_uri(path: Path) -> str:
@@ -76,8 +96,8 @@ class Store:
         if write:
             check_folder(results)
         elif not self.path.is_file():
-            raise StoreError(f"no results in {results} (no {FILENAME}); run `dcbench synth` or "
-                             "`dcbench grid` first, or point --results at another folder")
+            raise NoResults(f"no results in {results} (no {FILENAME}); run `dcbench synth` or "
+                            "`dcbench grid` first, or point --results at another folder")
         self._check_file()
         try:
             if write:
@@ -85,14 +105,17 @@ class Store:
                 self.conn = _connect(self.path)
                 self._enable_wal()
             else:
-                self.conn = sqlite3.connect(_read_only_uri(self.path), uri=True, timeout=BUSY_TIMEOUT_S,
-                                            isolation_level=None)
+                self.conn = _connect_to_read(self.path)
         except (sqlite3.OperationalError, OSError) as exc:
             raise StoreError(f"cannot open the results store {self.path} ({exc}); check that the folder and the "
                              "file are writable, or give another --results folder") from None
         self.db = sqlite_utils.Database(self.conn)
         if write:
             self._create_schema()
+        elif not all(self.db.table(name).exists() for name in ("condensations", "evaluations")):
+            self.conn.close()  # created but never written (a writer stopped at once): nothing in it
+            raise NoResults(f"no results in {results} yet ({FILENAME} holds none); run `dcbench synth` or "
+                            "`dcbench grid` first, or point --results at another folder")
 
     @classmethod
     def empty(cls) -> "Store":
@@ -155,14 +178,22 @@ class Store:
                                  "use another --results folder")
 
     def _create_schema(self) -> None:
-        with self.write():
+        """Create what is missing, only then writing: opening a complete store leaves its bytes as they are."""
+        if self._complete():
+            return
+        with self.write():  # checked again inside: another process may have created it meanwhile
             for name, columns in TABLES.items():
                 table = self.db.table(name)
                 if not table.exists():
                     table.create(columns, pk="key" if "key" in columns else "id")
                     for cols in _INDEXES.get(name, []):
                         table.create_index(cols, if_not_exists=True)
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _complete(self) -> bool:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        return version == SCHEMA_VERSION and all(self.db.table(name).exists() for name in TABLES)
 
     def write(self) -> "_Immediate":
         return _Immediate(self.conn)

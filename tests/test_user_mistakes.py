@@ -166,6 +166,48 @@ def test_a_network_whose_plugin_is_missing_leaves_no_run_behind(store, tmp_path,
     assert fingerprint(results) == before  # no run row at all, let alone one left 'running'
 
 
+@pytest.mark.parametrize("args, phrase", [
+    (["synth", "-c", "random", "--ipc", "0"], "--ipc must be at least 1"),
+    (["synth", "-c", "random", "--ipc", "1000"], "--ipc 1000"),
+    (["synth", "-c", "random", "--cls", "mlp", "--evals", "0"], "--evals must be at least 1"),
+    (["synth", "-c", "random", "--device", "bogus"], "--device bogus"),
+    (["eval", "--whole", "--dataset", "mnist", "--cls", "mlp"], "mnist"),
+    (["grid", "-c", "random", "--cls", "mlp", "--cpus-per-cell", "0"], "--cpus-per-cell"),
+])
+def test_mistakes_found_late_still_leave_the_store_as_it_was(store, tmp_path, monkeypatch, capsys, args, phrase):
+    """Found after the store was looked at, before it was opened to write (opening a complete store
+    for writing leaves its bytes as they are, too)."""
+    results, _ = store
+    before = fingerprint(results)
+    user_error(*run_main(monkeypatch, capsys, *args, "--data-root", str(tmp_path / "no-data"), "--results",
+                         str(results)), phrase)
+    assert fingerprint(results) == before
+
+
+def test_a_call_whose_results_are_stored_only_reads(store, monkeypatch, capsys):
+    results, artifact = store
+    before = fingerprint(results)
+    with unwritable(results):
+        code, out, err = run_main(monkeypatch, capsys, "synth", "-c", "random", "--ipc", "2", "--cls", "mlp",
+                                  "--evals", "1", "--results", str(results))
+        assert code == 0, err
+        assert artifact in out and "already computed" in err
+    assert fingerprint(results) == before
+
+
+def test_a_store_created_but_never_written_has_no_results(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "results.sqlite").write_bytes(b"")
+    user_error(*run_main(monkeypatch, capsys, "leaderboard", "--results", str(results)), "no results")
+
+
+def test_scientific_notation_is_a_number():
+    from dcbench.cli.options import parse_sets
+
+    assert parse_sets(["lr_net=1e-3", "init=real", "steps=null"]) == {"lr_net": 0.001, "init": "real", "steps": None}
+
+
 def test_a_mistake_only_a_plugin_finds_while_running(store, monkeypatch, capsys):
     """Herding's network is one of its hyperparameters, so only herding can refuse it: still the user's
     mistake (exit 2), not a failed result; its run is finished as failed, never left running."""

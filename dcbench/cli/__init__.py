@@ -36,6 +36,7 @@ from dcbench.cli.tables import (
     leaderboard_tables,
 )
 from dcbench.errors import UserError
+from dcbench.profiles import budget
 from dcbench.records import Evaluation
 from dcbench.store import FILENAME
 
@@ -64,7 +65,9 @@ def synth(
     channels: Optional[int] = None,
 ) -> None:
     """Condense a data set into IPC images per class and save the artifact."""
-    nets = bench.select("architecture", cls) if cls else []  # a typo here stops before the synthesis
+    nets = bench.select("architecture", cls, load=True) if cls else []  # mistakes here stop before synthesis
+    if nets:
+        budget(evals, 1, "--evals")
     made = bench.synthesize(condenser, dataset=dataset, ipc=ipc, seed=seed, synth=synth_net,
                             overrides=parse_sets(sets), profile=profile, size=size, channels=channels, rerun=rerun)
     if not made.done:
@@ -396,7 +399,14 @@ def _print_versions(asked: bool) -> None:
     from dcbench.registry import get_registry
     from dcbench.runtime import versions
 
-    for name, version in {**versions(), **get_registry().distributions()}.items():
+    for name, version in versions().items():
+        out.print(f"{name} {version}", highlight=False)
+    try:
+        plugins = get_registry().distributions()
+    except UserError as exc:
+        out.print(f"plugins: not listed, {exc}", highlight=False, markup=False)
+        raise typer.Exit() from None
+    for name, version in plugins.items():
         out.print(f"{name} {version}", highlight=False)
     raise typer.Exit()
 

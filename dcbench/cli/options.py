@@ -7,6 +7,7 @@ which adds them to the command's signature and hands the command a ready :class:
 
 import functools
 import inspect
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
@@ -71,6 +72,16 @@ def uses_bench(command: Callable) -> Callable:
     return run
 
 
+# YAML 1.1 (PyYAML) reads 1e-3 as a string; YAML 1.2 and people read it as a number.
+_EXPONENT = re.compile(r"^[-+]?\d+(\.\d*)?[eE][-+]?\d+$")
+
+
+def scalar(text: str) -> Any:
+    """One option value as YAML reads it (1, 0.1, true, null, noise), scientific notation included."""
+    value = yaml.safe_load(text)
+    return float(value) if isinstance(value, str) and _EXPONENT.match(value.strip()) else value
+
+
 def parse_sets(pairs: list[str]) -> dict[str, Any]:
     """``--set key=value`` hyperparameter overrides; values are YAML scalars (1, 0.1, true, noise)."""
     parsed = {}
@@ -79,7 +90,7 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UserError(f"--set expects key=value, got '{pair}'")
         try:
-            parsed[key.strip()] = yaml.safe_load(value)
+            parsed[key.strip()] = scalar(value)
         except yaml.YAMLError:
             raise UserError(f"--set {key}: cannot read value '{value}'") from None
     return parsed
@@ -94,7 +105,7 @@ def parse_vary(pairs: list[str]) -> list[tuple[str, list[Any]]]:
         if not sep or not key.strip() or not all(parts):
             raise UserError(f"--vary expects key=value1,value2 with no empty value, got '{pair}'")
         try:
-            parsed.append((key.strip(), [yaml.safe_load(part) for part in parts]))
+            parsed.append((key.strip(), [scalar(part) for part in parts]))
         except yaml.YAMLError:
             raise UserError(f"--vary {key}: cannot read the values '{values}'") from None
     return parsed

@@ -90,6 +90,8 @@ class Scheduler:
 
     def admit(self, tasks: list[Task]) -> None:
         """Queue the tasks the rerun policy wants computed; keep the stored records of the others."""
+        if not tasks:
+            return
         synths = [t for t in tasks if t.kind == SYNTH]
         evals = [t for t in tasks if t.kind != SYNTH]
         for task in synths:

@@ -33,6 +33,7 @@ from dcbench.errors import UserError
 from dcbench.events import metrics_text
 from dcbench.grid.scheduler import CellQueue
 from dcbench.records import Condensation, Evaluation, from_row, to_row
+from dcbench.runner import check_ray_options
 from dcbench.tasks import SYNTH, Task, WorkerSpec, execute
 
 QUIET = {
@@ -83,15 +84,8 @@ class RayRunner:
             raise RuntimeError("a process can run one Ray grid: start each grid in its own process")
         _ray_used = True
         opts = self.options
-        if opts.cpus_per_cell <= 0:
-            raise UserError(f"--cpus-per-cell must be positive, got {opts.cpus_per_cell:g}")
-        if opts.gpus_per_cell is not None and opts.gpus_per_cell < 0:
-            raise UserError(f"--gpus-per-cell must be 0 or more, got {opts.gpus_per_cell:g}")
-        if self.worker.device.startswith("cuda:"):
-            raise UserError("under --runner ray, Ray chooses each cell's GPU: use --device auto or cuda, not "
-                            f"{self.worker.device}")
-        if opts.address and (opts.num_cpus is not None or opts.num_gpus is not None):
-            raise UserError("--ray-cpus and --ray-gpus size a private Ray; a joined cluster has its own resources")
+        check_ray_options(address=opts.address, cpus_per_cell=opts.cpus_per_cell, gpus_per_cell=opts.gpus_per_cell,
+                          num_cpus=opts.num_cpus, num_gpus=opts.num_gpus, device=self.worker.device)
         if opts.address:
             try:
                 ray.init(address=opts.address, log_to_driver=False, logging_level=logging.ERROR)
