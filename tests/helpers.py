@@ -21,6 +21,17 @@ def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     return (exited.value.code or 0), out, err
 
 
+def one_error_line(code: int, err: str, *phrases: str) -> str:
+    """The one ``error:`` line of a run that ended as a user error (exit 2, no traceback), with the phrases."""
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for phrase in phrases:
+        assert phrase in lines[0], lines[0]
+    return lines[0]
+
+
 def table_rows(text: str) -> dict[str, list[str]]:
     """Rows of a rich table keyed by their first cell."""
     rows = {}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import run_main
+from helpers import one_error_line, run_main
 
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import UserError
@@ -85,16 +85,6 @@ def cli_process(*args: str, timeout: float = 600) -> tuple[int, str, str]:
     env = {**os.environ, "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout, done.stderr
-
-
-def one_error_line(code: int, err: str, *phrases: str) -> str:
-    assert code == 2, err
-    assert "Traceback" not in err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), err
-    for phrase in phrases:
-        assert phrase in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
