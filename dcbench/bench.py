@@ -22,7 +22,7 @@ from dcbench.cells import SynthCell, Workspace, check_inputs
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, default_data_root
 from dcbench.errors import UserError
-from dcbench.events import Ended, Finished, Planned, Progressed, Reused, Started, Subscriber, metrics_text
+from dcbench.events import Ended, Finished, Planned, Reused, Started, Subscriber, reporter
 from dcbench.grid.plan import GridRequest, expand
 from dcbench.grid.result import GridResult
 from dcbench.grid.scheduler import Runner, Scheduler, artifact_unlocks
@@ -274,7 +274,7 @@ class Bench:
                 for i, setting in enumerate(settings):
                     label = f"{bound.condenser.name} {variant_label(setting) if setting else ''}".strip()
                     self._emit(Started(label, label))
-                    record = log.record(time_cell(ws, cell, variant=setting, report=self._reporter(label)))
+                    record = log.record(time_cell(ws, cell, variant=setting, report=reporter(self._emit, label, label)))
                     timed.append(record)
                     failed = sum(not r.done for r in timed)
                     self._emit(Finished(label, label, "bench", record, {}, i + 1 - failed, failed, len(settings)))
@@ -340,14 +340,6 @@ class Bench:
     def _emit(self, event) -> None:
         if self.on_event is not None:
             self.on_event(event)
-
-    def _reporter(self, label: str):
-        """Progress of a timed variant as events, for the same display as cells."""
-        def report(step: int, **metrics: Any) -> None:
-            total = metrics.pop("total", None)
-            self._emit(Progressed(label, label, step, total, metrics_text(metrics)))
-
-        return report
 
     def _execute(self, store: Store, queue: Scheduler, command: str, device: str | None, *,
                  runner: Runner | None = None, first: Sequence[Any] = (), log_dir: Path | None = None) -> RunLog:

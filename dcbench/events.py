@@ -76,3 +76,12 @@ Subscriber = Callable[[Event], None]
 
 def metrics_text(metrics: dict[str, Any]) -> str:
     return "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+
+
+def reporter(emit: Subscriber, key: str, label: str) -> Callable[..., None]:
+    """A ``report(step, **metrics)`` callback (``total=`` sizes the bar) that emits :class:`Progressed`."""
+    def report(step: int, **metrics: Any) -> None:
+        total = metrics.pop("total", None)
+        emit(Progressed(key, label, step, total, metrics_text(metrics)))
+
+    return report

@@ -66,7 +66,6 @@ class Plan:
     wholes: list[Task]
     skipped: list[Skip]
     datasets: list[str]
-    condensers: list[str]
     ipcs: tuple[int, ...]
     # Failed records for the cells of condensers that could not be loaded: there is no key to compute
     # for them, but the store should say that they were asked for and why they did not run.
@@ -161,7 +160,7 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
     if not synths and not wholes:
         raise UserError("nothing to run: every pair of this grid was skipped (see the list above)")
     return Plan(profile.name, runs, evals, list(synths.values()), cls_by_dataset, wholes, skipped, datasets,
-                list(condensers), tuple(request.ipcs), unloadable)
+                tuple(request.ipcs), unloadable)
 
 
 def _cause(exc: Exception) -> str:

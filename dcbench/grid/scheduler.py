@@ -21,7 +21,7 @@ from typing import Any, Callable, Protocol
 from dcbench.artifacts import load_artifact, resolve
 from dcbench.condenser import Report
 from dcbench.errors import ArtifactError, UserError
-from dcbench.events import Finished, Progressed, Started, Subscriber, metrics_text
+from dcbench.events import Finished, Progressed, Started, Subscriber, reporter
 from dcbench.records import CellRecord as Record
 from dcbench.store import Store
 from dcbench.tasks import EVAL, SYNTH, Task, eval_tasks
@@ -159,11 +159,7 @@ class Scheduler:
 
     def reporter(self, task: Task) -> Report:
         """A cell's ``report(step, **metrics)`` callback, for runners that run cells in this process."""
-        def report(step: int, **metrics: Any) -> None:
-            total = metrics.pop("total", None)
-            self.progress(task, step, total, metrics_text(metrics))
-
-        return report
+        return reporter(self._emit, task.key, task.label)
 
     def finish(self, task: Task, record: Record, where: dict[str, Any]) -> None:
         """A finished cell (once: a second report of the same cell is ignored): emitted to the
