@@ -1,7 +1,7 @@
 """The classification protocol: train a fresh network on a (condensed) set, test it.
 
-Follows PROTOCOL.md exactly, including the reference implementation's details that produced the
-paper's numbers: ``epochs + 1`` passes, and at half time the learning rate drops ×0.1 by
+Follows the paper's protocol as its reference implementation ran it (docs/protocol.md), including
+the details that produced the paper's numbers: ``epochs + 1`` passes, and at half time the learning rate drops ×0.1 by
 re-creating the optimizer (momentum buffers start again). Accuracy is the final network's on the
 whole test split, never a best epoch. The recipe is recorded with every result.
 """
