@@ -16,6 +16,7 @@ from dcbench.architecture import (
     estimate_bn_statistics,
     freeze_batchnorm,
     has_batchnorm,
+    penultimate_features,
     seeded_init,
 )
 from dcbench.bench import Bench
@@ -35,6 +36,7 @@ from dcbench.condenser import (
 )
 from dcbench.dataset import Dataset, DatasetOptions, DatasetSpec, RawData, Split, TestSet, TrainSet
 from dcbench.errors import ArtifactError, DataError, RegistryError, StoreError, UserError
+from dcbench.files import write_atomically
 from dcbench.grid.plan import Skip
 from dcbench.grid.result import GridResult
 from dcbench.leaderboard import Entry, Leaderboard
@@ -42,16 +44,18 @@ from dcbench.protocol import evaluate_accuracy
 from dcbench.publish import Published
 from dcbench.records import WHOLE, Benchmark, Condensation, Evaluation, Run
 from dcbench.reference import WholeDataRun, forgetting_counts, whole_data_run
+from dcbench.registry import Listing, Reference, unknown_message
 from dcbench.schedule import LearnedSchedule, train_with_schedule, xavier_init
 from dcbench.version import __version__
 
 __all__ = [
     "STAGES", "ArchSpec", "Architecture", "InstanceNorm", "Stage", "batchnorm_to_instancenorm",
-    "estimate_bn_statistics", "freeze_batchnorm", "has_batchnorm", "seeded_init",
+    "estimate_bn_statistics", "freeze_batchnorm", "has_batchnorm", "penultimate_features", "seeded_init",
     "Checkpoint", "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
     "SelectionCondenser", "added_field", "check_ipc", "condensed_set_problem",
+    "Listing", "Reference", "unknown_message",
     "Dataset", "DatasetOptions", "DatasetSpec", "RawData", "Split", "TestSet", "TrainSet",
-    "ArtifactError", "DataError", "RegistryError", "StoreError", "UserError",
+    "ArtifactError", "DataError", "RegistryError", "StoreError", "UserError", "write_atomically",
     "evaluate_accuracy", "WholeDataRun", "forgetting_counts", "whole_data_run",
     "LearnedSchedule", "train_with_schedule", "xavier_init", "__version__",
     "Bench", "Benchmark", "Classification", "Condensation", "Entry", "Evaluation", "GridResult", "Leaderboard",

@@ -176,3 +176,26 @@ def freeze_batchnorm(model: nn.Module) -> nn.Module:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
     return model
+
+
+@torch.no_grad()
+def penultimate_features(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
+    """The input of ``model``'s classifier for each image, flattened to (N, D): ``get_classifier()``
+    where the model has one (timm), else its last ``nn.Linear``. The model is put in eval mode and
+    run on its own device in batches; the features come back on the images' device."""
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if not isinstance(head, nn.Linear):
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        if not linears:
+            raise TypeError(f"{type(model).__name__} has no linear classifier to take penultimate features from")
+        head = linears[-1]
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].flatten(1)))
+    try:
+        model.eval()
+        device = next(model.parameters()).device
+        for start in range(0, images.shape[0], batch_size):
+            model(images[start:start + batch_size].to(device))
+    finally:
+        hook.remove()
+    return torch.cat(captured).to(images.device)

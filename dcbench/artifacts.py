@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from safetensors.torch import save as save_tensors
 
 from dcbench.condenser import CondensedSet
 from dcbench.errors import ArtifactError
+from dcbench.files import write_atomically
 
 FORMAT = 1
 SUFFIX = ".safetensors"
@@ -76,16 +75,8 @@ def _stored_path(artifact_id: str, results: Path) -> Path:
 
 
 def _write_once(path: Path, data: bytes) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes files private; a shared store's sets are for every reader
-    os.replace(tmp, path)  # a crash leaves a .tmp, never a half-written artifact
+    if not path.exists():  # content-addressed: an existing file already holds these bytes
+        write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def resolve(ref: str, results: Path) -> Path:
@@ -161,5 +152,5 @@ def write_png(grid: torch.Tensor, path: Path) -> Path:
     from torchvision.utils import save_image
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(grid, str(path))
+    save_image(grid, str(path), format="png")  # by name: an atomic write's temporary file has no .png
     return path

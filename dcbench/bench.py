@@ -30,13 +30,14 @@ from dcbench.leaderboard import Leaderboard, open_leaderboard
 from dcbench.profiles import budget
 from dcbench.recorder import Recorder, RunLog
 from dcbench.records import Benchmark, Condensation, Evaluation
-from dcbench.registry import get_registry
-from dcbench.runner import RUNNERS, check_ray_options
+from dcbench.registry import Listing, get_registry
+from dcbench.runner import RunnerOptions, runner_kind
 from dcbench.runner.local import LocalRunner
 from dcbench.runtime import resolve_device
 from dcbench.store import NoResults, Store, check_folder
 from dcbench.tasks import Task, WorkerSpec, eval_tasks, synth_task, whole_tasks
-from dcbench.timing import implementations, iterative, time_cell, variant_label, variants, with_variant
+from dcbench.testing import CheckResult, conformance
+from dcbench.timing import time_cell, variant_label, variants, with_variant
 
 #: Where results go when neither ``results=`` nor $DCBENCH_RESULTS says.
 DEFAULT_RESULTS = Path("dcbench-results")
@@ -96,6 +97,19 @@ class Bench:
             for name in names:
                 registry.component(kind, name)
         return names
+
+    def components(self, kind: str | None = None, pattern: str | None = None) -> list[Listing]:
+        """Every registered component of ``kind`` (condenser, architecture, dataset; None: all kinds,
+        with the names defined twice and malformed entry points), or those matching the selector
+        ``pattern``; each loaded, so a broken plugin's row says why."""
+        return get_registry().listing(kind, pattern)
+
+    def check(self, kind: str, name: str, *, overrides: Mapping[str, Any] | None = None,
+              profile: str | None = None) -> list[CheckResult]:
+        """Run the conformance checks of :mod:`dcbench.testing` on the registered component ``name``
+        of ``kind`` (condenser, architecture or dataset), in order, up to the first that fails."""
+        return conformance(kind, name, overrides=dict(_overrides(overrides)), profile=profile or self.profile,
+                           root=self.data_root, download=self.download)
 
     # --- one condensed set ---------------------------------------------------------------------
 
@@ -184,13 +198,10 @@ class Bench:
         the user error the typos amount to. ``runner``: ``ray`` (Ray Tune on a private Ray, or the
         cluster at ``ray_address``) or ``local`` (this process)."""
         check_folder(self.results, write=not dry_run)  # before the plan loads any data set
-        if runner not in RUNNERS:
-            raise UserError(f"--runner must be one of {', '.join(RUNNERS)}, got '{runner}'")
-        if runner == "local":
-            resolve_device(self.device)  # under Ray, each worker resolves it where the cell runs
-        else:
-            check_ray_options(address=ray_address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
-                              num_cpus=ray_cpus, num_gpus=ray_gpus, device=self.device)
+        kind = runner_kind(runner)
+        options = RunnerOptions(device=self.device, address=ray_address, cpus_per_cell=cpus_per_cell,
+                                gpus_per_cell=gpus_per_cell, num_cpus=ray_cpus, num_gpus=ray_gpus)
+        kind.check(options)
         request = GridRequest(condensers=_selector(condenser), datasets=_selector(dataset), synth=_selector(synth),
                               cls=_selector(cls), ipcs=_ipcs(ipc), seed=seed, profile=profile or self.profile,
                               runs=runs, evals=evals, options=DatasetOptions(size=size, channels=channels),
@@ -208,7 +219,7 @@ class Bench:
             self._emit(Planned(plan, planned, queue.counts["stored"]))
             log = None
             if not dry_run and not queue.finished:
-                chosen = self._runner(runner, ray_address, cpus_per_cell, gpus_per_cell, ray_cpus, ray_gpus)
+                chosen = kind.make(self._worker(), options)
                 log = self._execute(store, queue, "grid", None, runner=chosen, first=plan.unloadable,
                                     log_dir=self.results / "logs")
         records = [log.written[key] for key in queue.records] if log else []
@@ -217,18 +228,6 @@ class Bench:
             failed=tuple(r for r in records if not r.done), skipped=tuple(plan.skipped),
             stored=queue.counts["stored"], kept_failed=queue.counts["kept failed"], blocked=queue.counts["blocked"],
             to_compute=planned, profile=plan.profile, datasets=tuple(plan.datasets), ipcs=tuple(plan.ipcs))
-
-    def _runner(self, name: str, address, cpus_per_cell, gpus_per_cell, ray_cpus, ray_gpus) -> Runner:
-        if name == "local":
-            return LocalRunner(self._worker())
-        try:
-            from dcbench.runner.ray import RayOptions, RayRunner
-        except ModuleNotFoundError as exc:
-            if exc.name != "ray":
-                raise
-            raise UserError("Ray is not installed here: use --runner local, or pip install 'ray[tune]'") from None
-        return RayRunner(RayOptions(address=address, cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
-                                    num_cpus=ray_cpus, num_gpus=ray_gpus), self._worker())
 
     # --- timing ----------------------------------------------------------------------------------
 
@@ -247,17 +246,17 @@ class Bench:
         cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
                          synth_net=synth, options=DatasetOptions(size=size, channels=channels))
         forced = dict(_overrides(overrides))
-        if iterative(cell.bind()):
-            forced.setdefault("iterations", iterations)
+        if field := cell.bind().condenser.spec.iteration_field:
+            forced.setdefault(field, iterations)
         cell = with_variant(cell, forced)
         bound = cell.bind()
         ws = self._workspace()
         check_inputs(ws, bound)
         choices: dict[str, list[Any]] = {}
         if compare:
-            if not implementations(bound):
+            if not bound.condenser.spec.implementations:
                 raise UserError(f"{bound.condenser.name} has only one implementation; drop --compare")
-            choices["implementation"] = list(implementations(bound))
+            choices["implementation"] = list(bound.condenser.spec.implementations)
         for name, values in (vary.items() if isinstance(vary, Mapping) else vary):
             if name in choices:
                 raise UserError(f"--vary {name}: given twice (or with --compare, which varies implementation); "
@@ -288,7 +287,8 @@ class Bench:
                     profile: str | None = None) -> Leaderboard:
         """The leaderboard of everything stored (or of one data set, ipc, profile): a user error when it
         has no entry."""
-        return open_leaderboard(self.results, dataset=dataset, ipc=ipc, profile=profile)
+        return open_leaderboard(self.results, dataset=dataset, ipc=ipc, profile=profile,
+                                headline_net=get_registry().headline_net)
 
     def publish(self, out: str | Path, *, dataset: str | None = None, ipc: int | None = None,
                 profile: str | None = None):

@@ -11,7 +11,6 @@ same way in whichever process calls them: the API's own, or a grid runner's work
 
 from __future__ import annotations
 
-import inspect
 import time
 import traceback
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from dcbench.architecture import estimate_bn_statistics, has_batchnorm, seeded_i
 from dcbench.artifacts import Artifact, save_artifact
 from dcbench.checkpoint import Checkpoint
 from dcbench.classification import LEARNED, STANDARD, Classification, carries_schedule
-from dcbench.condenser import Report, check_ipc, check_values, condensed_set_problem, config_dict
+from dcbench.condenser import Report, check_ipc, check_values, condensed_set_problem, config_dict, details_problem
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
 from dcbench.errors import UserError
@@ -189,12 +188,15 @@ def run_synth(ws: Workspace, bound: BoundSynth, *, report: Report | None = None)
     condenser = bound.condenser.value(bound.config)
     checkpoint = Checkpoint(cache_dir(ws) / "checkpoints" / f"{bound.key}.pt",
                             context={"device": ws.device.type, "versions": versions()})
-    resumable = {"checkpoint": checkpoint} if "checkpoint" in inspect.signature(condenser.condense).parameters else {}
+    spec = bound.condenser.spec
+    resumable = {"checkpoint": checkpoint} if spec.resumable else {}
     try:
         with PeakMemory(ws.device) as peak, use_cache(cache_dir(ws)):
             condensed = condenser.condense(train, ipc=cell.ipc, generator=generator(cell.seed), device=ws.device,
                                            model_factory=factory, report=_safe(report), **resumable)
-        if problem := condensed_set_problem(condensed, data.train, ipc=cell.ipc, kind=bound.condenser.spec.kind):
+        details = getattr(condenser, "details", {})
+        if problem := (condensed_set_problem(condensed, data.train, ipc=cell.ipc, kind=spec.kind, extras=spec.extras)
+                       or details_problem(details, spec)):
             raise BadCondensedSet(problem)
     except UserError:
         checkpoint.clear()
@@ -206,7 +208,7 @@ def run_synth(ws: Workspace, bound: BoundSynth, *, report: Report | None = None)
     metadata = {
         **bound.identity, "key": bound.key, "condenser_origin": bound.condenser.origin.to_json(),
         "dataset_spec": data.spec.to_json(), "normalisation": {"mean": data.spec.mean, "std": data.spec.std},
-        "details": getattr(condenser, "details", {}),
+        "details": dict(details),
     }
     if carries_schedule(condensed):  # the set carries its own training schedule (dcbench.schedule)
         metadata["learned_schedule"] = True

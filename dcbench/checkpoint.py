@@ -12,13 +12,13 @@ and removed once the cell is recorded, done or failed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from dcbench.files import write_atomically
 
 FORMAT = 1
 
@@ -59,17 +59,8 @@ class Checkpoint:
         """Write ``state`` in place of the previous one. It must load with ``torch.load(...,
         weights_only=True)``: tensors, numbers, strings, lists, dicts (an optimiser's ``state_dict()``,
         a torch generator's ``get_state()``)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, part = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save({"format": FORMAT, "context": self.context, "state": state, "elapsed_s": self.elapsed()}, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(part, self.path)  # a kill during the write leaves the previous checkpoint whole
-        except BaseException:
-            Path(part).unlink(missing_ok=True)
-            raise
+        saved = {"format": FORMAT, "context": self.context, "state": state, "elapsed_s": self.elapsed()}
+        write_atomically(self.path, lambda tmp: torch.save(saved, tmp))  # a kill keeps the previous one whole
         self._saved = time.perf_counter()
 
     def elapsed(self) -> float:

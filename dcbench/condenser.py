@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import inspect
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from torch import nn
 
 from dcbench.dataset import TrainSet
 from dcbench.errors import UserError
+from dcbench.schedule import LearnedSchedule
 
 if TYPE_CHECKING:
     from dcbench.profiles import Profile
@@ -35,6 +37,11 @@ class CondenserSpec:
     ``version`` is the integer a plugin author bumps whenever the method's outputs change: it is
     part of every cache key, so bumping it makes grids recompute, while a release that changes
     nothing does not void finished work.
+
+    The last five fields declare the hooks a condenser offers beyond ``condense``. dcbench uses a
+    hook only where it is declared, and checks each declaration when the plugin loads
+    (:func:`contract_problems`), so a misdeclared condenser is a broken plugin, named with the
+    reason, rather than a cell that fails hours into a grid.
     """
 
     name: str
@@ -43,6 +50,27 @@ class CondenserSpec:
     needs_network: bool
     deterministic: bool = True
     description: str = ""
+    #: ``condense`` takes ``checkpoint=`` (a :class:`dcbench.Checkpoint`) and resumes from it.
+    resumable: bool = False
+    #: The Config field that counts outer iterations, one ``report`` call each: ``dcbench bench
+    #: --iterations`` sets it and times the gaps between reports.
+    iteration_field: str | None = None
+    #: The values of the Config field ``implementation`` that ``dcbench bench --compare`` times.
+    implementations: tuple[str, ...] = ()
+    #: The keys ``condense`` may record in ``self.details`` (JSON values, stored with the result).
+    details: tuple[str, ...] = ()
+    #: The names of the tensors its sets carry in :attr:`CondensedSet.extras`; a set carrying
+    #: :attr:`dcbench.LearnedSchedule.EXTRAS` is also evaluated with its own learned schedule.
+    extras: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("implementations", "details", "extras"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and v for v in value):
+                raise TypeError(f"CondenserSpec.{name} must be a tuple of names, got {value!r}")
+        if self.iteration_field is not None and not (isinstance(self.iteration_field, str) and self.iteration_field):
+            raise TypeError(f"CondenserSpec.iteration_field must be a Config field name or None, "
+                            f"got {self.iteration_field!r}")
 
 
 @dataclass
@@ -75,12 +103,21 @@ class CondensedSet:
 
 
 class Condenser(Protocol):
-    """A condensation method. Subclass :class:`CondenserBase` or implement this protocol directly."""
+    """A condensation method. Subclass :class:`CondenserBase` or implement this protocol directly.
+
+    ``details`` holds what a run chose or measured (keys declared in ``spec.details``), read after
+    ``condense`` returns and stored with the result. ``condense`` also takes ``checkpoint=`` when
+    ``spec.resumable`` says so.
+    """
 
     spec: ClassVar[CondenserSpec]
     Config: ClassVar[type]
+    details: Mapping[str, Any]
 
     def __init__(self, config: Any) -> None: ...
+
+    @classmethod
+    def make_config(cls, profile: "Profile | None" = None, overrides: Mapping[str, Any] | None = None) -> Any: ...
 
     def condense(
         self,
@@ -109,6 +146,7 @@ class CondenserBase:
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()
+        self.details: dict[str, Any] = {}
 
     @classmethod
     def make_config(cls, profile: "Profile | None" = None, overrides: Mapping[str, Any] | None = None):
@@ -144,12 +182,108 @@ class SelectionCondenser(CondenserBase):
                             indices=indices)
 
 
-def condensed_set_problem(condensed: Any, train: TrainSet, *, ipc: int, kind: str = "synthesis") -> str | None:
+#: The keyword arguments dcbench passes to every ``condense`` call.
+CONDENSE_KEYWORDS = ("ipc", "generator", "device", "model_factory", "report")
+
+
+def contract_problems(condenser_cls: Any) -> list[str]:
+    """What is wrong with a condenser class, checked without running it: its spec, Config,
+    ``make_config`` and ``condense``, and each hook its spec declares against what the class
+    offers. Empty when it honours the contract; the registry refuses to load it otherwise."""
+    spec = getattr(condenser_cls, "spec", None)
+    if not isinstance(spec, CondenserSpec):
+        return [f"`spec` must be a dcbench.CondenserSpec, got {spec!r}"]
+    problems = []
+    if spec.kind not in ("selection", "synthesis"):
+        problems.append(f"spec.kind must be 'selection' or 'synthesis', got {spec.kind!r}")
+    if not isinstance(spec.version, int) or isinstance(spec.version, bool) or spec.version < 1:
+        problems.append(f"spec.version must be an integer >= 1 (bump it when outputs change), got {spec.version!r}")
+    for flag in ("needs_network", "deterministic", "resumable"):
+        if not isinstance(getattr(spec, flag), bool):
+            problems.append(f"spec.{flag} must be True or False")
+    config_cls = getattr(condenser_cls, "Config", None)
+    if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
+        problems.append("`Config` must be a dataclass of hyperparameters")
+        config_cls = None
+    elif not config_cls.__dataclass_params__.frozen:
+        problems.append("`Config` must be frozen (@dataclass(frozen=True)): a configuration is part of a cache key")
+    if not callable(getattr(condenser_cls, "make_config", None)):
+        problems.append("no make_config(profile, overrides) classmethod: subclass dcbench.CondenserBase")
+    condense = getattr(condenser_cls, "condense", None)
+    if not callable(condense):
+        return [*problems, "it lacks a `condense` method"]
+    problems += _signature_problems(condense, spec)
+    if config_cls is not None:
+        problems += _declared_field_problems(spec, config_cls)
+    schedule = set(LearnedSchedule.EXTRAS)
+    if schedule & set(spec.extras) and not schedule <= set(spec.extras):
+        missing = ", ".join(sorted(schedule - set(spec.extras)))
+        problems.append(f"spec.extras declares part of a learned schedule but not {missing}: "
+                        "declare all of dcbench.LearnedSchedule.EXTRAS")
+    return problems
+
+
+def _signature_problems(condense: Callable, spec: CondenserSpec) -> list[str]:
+    try:
+        parameters = inspect.signature(condense).parameters
+    except (TypeError, ValueError):
+        return []
+    kinds = {p.kind for p in parameters.values()}
+    takes_any = inspect.Parameter.VAR_KEYWORD in kinds
+    problems = []
+    missing = [k for k in CONDENSE_KEYWORDS if k not in parameters and not takes_any]
+    if missing:
+        problems.append(f"condense() does not take {', '.join(missing)}: its signature must be "
+                        "condense(self, train, *, ipc, generator, device, model_factory=None, report=None)")
+    known = {"self", "train", *CONDENSE_KEYWORDS, "checkpoint"}
+    required = [n for n, p in parameters.items() if n not in known and p.default is p.empty
+                and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if required:
+        problems.append(f"condense() requires {', '.join(required)}, which dcbench never passes: give it a default")
+    takes_checkpoint = "checkpoint" in parameters
+    if spec.resumable and not takes_checkpoint:
+        problems.append("spec.resumable is True but condense() takes no `checkpoint` argument")
+    if takes_checkpoint and not spec.resumable:
+        problems.append("condense() takes `checkpoint` but spec.resumable is False: declare resumable=True")
+    return problems
+
+
+def _declared_field_problems(spec: CondenserSpec, config_cls: type) -> list[str]:
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    problems = []
+    if spec.iteration_field is not None and spec.iteration_field not in fields:
+        problems.append(f"spec.iteration_field names {spec.iteration_field!r}, which Config lacks; "
+                        f"its fields: {', '.join(fields) or '(none)'}")
+    if spec.implementations:
+        if "implementation" not in fields:
+            problems.append("spec.implementations is declared but Config has no `implementation` field")
+        else:
+            for choice in spec.implementations:
+                try:
+                    config_cls(implementation=choice)
+                except Exception as exc:  # noqa: BLE001 - any refusal means the declaration is wrong
+                    problems.append(f"spec.implementations lists {choice!r}, which Config refuses: {exc}")
+    return problems
+
+
+def details_problem(details: Any, spec: CondenserSpec) -> str | None:
+    """What is wrong with what ``condense`` recorded in ``details``, or None."""
+    if not isinstance(details, Mapping):
+        return f"details must be a dict, got {type(details).__name__}"
+    undeclared = sorted(set(details) - set(spec.details))
+    if undeclared:
+        return f"details {', '.join(map(repr, undeclared))} not declared in spec.details"
+    return None
+
+
+def condensed_set_problem(condensed: Any, train: TrainSet, *, ipc: int, kind: str = "synthesis",
+                          extras: tuple[str, ...] | None = None) -> str | None:
     """What is wrong with a condenser's output, or None: the one definition of a valid set, which
     dcbench enforces on every run and :func:`dcbench.testing.check_condensed_set` asserts for authors.
 
     Exactly ``ipc`` finite float32 images per class in the training split's shape and int64 labels in
-    range; for selection methods, the distinct int64 indices of the very training images returned.
+    range; the extras the spec declares (when ``extras`` is given) and no others; for selection
+    methods, the distinct int64 indices of the very training images returned.
     """
     spec = train.spec
     if not isinstance(condensed, CondensedSet):
@@ -167,6 +301,9 @@ def condensed_set_problem(condensed: Any, train: TrainSet, *, ipc: int, kind: st
         return f"expected exactly {ipc} images per class, got counts {counts}"
     if not bool(torch.isfinite(images).all()):
         return "images contain NaN or infinite values"
+    if extras is not None and set(condensed.extras) != set(extras):
+        return (f"extras are {sorted(condensed.extras) or 'none'} but spec.extras declares "
+                f"{sorted(extras) or 'none'}")
     if kind != "selection":
         return None
     if condensed.indices is None:

@@ -23,8 +23,6 @@ from dcbench.errors import UserError
 from dcbench.records import WHOLE
 from dcbench.store import Store
 
-# The paper's headline numbers (its Table 1) synthesise and classify with ConvNet.
-PAPER_NET = "convnet"
 MEMORY_KINDS = {"process_max_rss": "CPU RSS", "cuda_max_allocated": "CUDA"}
 THIRD_PARTY_NOTE = "* a third-party plugin's result (not shipped with dcbench)"
 SCORE_NOTE = "test accuracy %: mean ± population std (n classification nets)"
@@ -198,6 +196,9 @@ class Leaderboard:
     costs: dict[tuple, Cost] = field(default_factory=dict)
     artifacts: dict[tuple, str] = field(default_factory=dict)
     provenances: dict[tuple[Setting, Method], Provenance] = field(default_factory=dict)
+    # The network of a method's headline cell, synthesising and classifying (registry.yaml's
+    # leaderboard.headline_net: the paper's Table 1 uses ConvNet); None: no network is preferred.
+    headline_net: str | None = None
 
     def __post_init__(self) -> None:
         # Every table asks for the entries of one (setting, method): index them once, not per table cell.
@@ -230,7 +231,25 @@ class Leaderboard:
         return self.costs.get(entry.synthesis)
 
     def default(self, setting: Setting, method: Method) -> Entry | None:
-        return default_entry(self.of(setting, method))
+        """The entry a method shows in the condenser × data-set table.
+
+        Its headline cell (``headline_net`` synthesises and classifies) when there is one; otherwise
+        the best entry that uses one network in both stages (selection methods: any network), and
+        only when no such entry exists the best entry of all. The table names the networks whenever
+        the pick is not the headline cell.
+        """
+        entries = self.of(setting, method)
+        if not entries:
+            return None
+        headline = [e for e in entries if self.is_headline(e)]
+        if headline:
+            return headline[0]
+        diagonal = [e for e in entries if e.synth_net in (None, e.cls_net)]
+        return max(diagonal or entries, key=lambda e: (e.score.mean, -e.score.std))
+
+    def is_headline(self, entry: Entry) -> bool:
+        return self.headline_net is not None and entry.cls_net == self.headline_net \
+            and entry.synth_net in (None, self.headline_net)
 
     def columns(self, profile: str) -> list[Setting]:
         """Table 1's columns: each data set × ipc, and data sets that only have whole-data results."""
@@ -238,23 +257,6 @@ class Leaderboard:
         covered = {s.whole for s in condensed}
         orphans = [s for s in self.settings(profile, whole=True) if s not in covered]
         return sorted(condensed + orphans, key=Setting.order)
-
-
-def default_entry(entries: list[Entry]) -> Entry | None:
-    """The entry a method shows in the condenser × data-set table.
-
-    The paper's cell (ConvNet synthesises and classifies) when there is one; otherwise the best
-    entry that uses one network in both stages (selection methods: any network), and only when no
-    such entry exists the best entry of all. The table names the networks whenever the pick is not
-    the paper's cell.
-    """
-    if not entries:
-        return None
-    paper = [e for e in entries if e.cls_net == PAPER_NET and e.synth_net in (None, PAPER_NET)]
-    if paper:
-        return paper[0]
-    diagonal = [e for e in entries if e.synth_net in (None, e.cls_net)]
-    return max(diagonal or entries, key=lambda e: (e.score.mean, -e.score.std))
 
 
 def networks_of(entry: Entry) -> str:
@@ -317,7 +319,7 @@ def _variant_names(configs: set[tuple[int, str | None]]) -> dict[tuple[int, str 
 
 
 def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | None = None,
-               profile: str | None = None) -> "Leaderboard":
+                     profile: str | None = None, headline_net: str | None = None) -> "Leaderboard":
     where, args = _filters("e.", dataset, ipc, profile, whole=True)
     evaluations = list(store.query(f"{_EVALUATIONS} WHERE {where}", args))
     configs: dict[tuple, set] = defaultdict(set)
@@ -363,15 +365,15 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
         first = min(rows, key=lambda r: (r["seed"], r["finished_at"] or 0.0))
         if first["artifact"]:
             artifacts[key] = first["artifact"]
-    return Leaderboard(entries, costs, artifacts, provenances)
+    return Leaderboard(entries, costs, artifacts, provenances, headline_net)
 
 
 def open_leaderboard(results: Path, *, dataset: str | None = None, ipc: int | None = None,
-                     profile: str | None = None) -> Leaderboard:
+                     profile: str | None = None, headline_net: str | None = None) -> Leaderboard:
     """The leaderboard of a results folder, or a user error when it has nothing to show."""
     store = Store(results, write=False)
     try:
-        board = load_leaderboard(store, dataset=dataset, ipc=ipc, profile=profile)
+        board = load_leaderboard(store, dataset=dataset, ipc=ipc, profile=profile, headline_net=headline_net)
     finally:
         store.close()
     if not board.entries:
@@ -416,10 +418,11 @@ def setting_key(setting: Setting) -> str:
     return slug(setting.profile, setting.dataset, _options_slug(setting), ipc)
 
 
-def _cell(entry: Entry | None, *, name_nets: bool = False) -> str:
+def _cell(entry: Entry | None, *, board: Leaderboard | None = None) -> str:
+    """An entry's score; with ``board``, followed by its networks unless it is the headline cell."""
     if entry is None:
         return ""
-    if name_nets and not (entry.cls_net == PAPER_NET and entry.synth_net in (None, PAPER_NET)):
+    if board is not None and not board.is_headline(entry):
         return f"{entry.score} [{networks_of(entry)}]"
     return str(entry.score)
 
@@ -428,10 +431,10 @@ def overview(board: Leaderboard, profile: str) -> View:
     """Table 1's shape: condensers × (data set, ipc), each its default entry; whole data last."""
     columns = board.columns(profile)
     methods = sorted({m for s in columns if s.ipc is not None for m in board.methods(s)}, key=Method.order)
-    rows = [ViewRow([m.label, *[_cell(board.default(s, m), name_nets=True) for s in columns]]) for m in methods]
+    rows = [ViewRow([m.label, *[_cell(board.default(s, m), board=board) for s in columns]]) for m in methods]
     wholes = {m for s in columns for m in board.methods(s.whole)}
     for m in sorted(wholes, key=Method.order):
-        rows.append(ViewRow([m.label, *[_cell(board.default(s.whole, m), name_nets=True) for s in columns]],
+        rows.append(ViewRow([m.label, *[_cell(board.default(s.whole, m), board=board) for s in columns]],
                             whole=True))
     return View(
         key=slug("overview", profile), title=f"Condensers × data sets · profile {profile}",

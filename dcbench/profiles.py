@@ -20,6 +20,9 @@ class Profile:
     cls_epochs: int
     cls_epochs_aug: int  # when the data set's recipe augments (MNIST)
     whole_epochs: int  # whole-data and feature-model training
+    # Condensers whose own paper fixes a budget that is not K use that budget (dataset distillation's
+    # 400 passes over the data) instead of one scaled from ``iterations``.
+    paper_budgets: bool = False
     description: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -35,14 +38,18 @@ def parse_profile(name: str, raw: Any, *, where: str) -> Profile:
         raise RegistryError(f"{where}: profiles.{name} has unknown key(s) {', '.join(unknown)}; "
                             f"valid: {', '.join(fields)}")
     values: dict[str, Any] = {}
-    for key in fields:
+    for key, spec in fields.items():
         if key not in raw:
-            if key == "description":
+            if spec.default is not dataclasses.MISSING:
                 continue
             raise RegistryError(f"{where}: profiles.{name}.{key} is missing")
         value = raw[key]
         if key == "description":
             values[key] = str(value)
+        elif spec.type in (bool, "bool"):
+            if not isinstance(value, bool):
+                raise RegistryError(f"{where}: profiles.{name}.{key} must be true or false, got {value!r}")
+            values[key] = value
         elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise RegistryError(f"{where}: profiles.{name}.{key} must be a positive integer, got {value!r}")
         else:

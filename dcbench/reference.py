@@ -19,8 +19,6 @@ import contextvars
 import fcntl
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +29,10 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 from torch import nn
 
-from dcbench.architecture import seeded_init
+from dcbench.architecture import penultimate_features, seeded_init
 from dcbench.dataset import TestSet, TrainSet
 from dcbench.errors import UserError
+from dcbench.files import write_atomically
 from dcbench.protocol import Recipe, evaluate_accuracy, train_network
 from dcbench.registry import get_registry
 from dcbench.runtime import digest, generator
@@ -69,21 +68,9 @@ class WholeDataRun:
     wall_s: float  # training time when it was computed (0 for none recorded)
     cached: bool  # loaded from the cache rather than trained now
 
-    @torch.no_grad()
     def features(self, images: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
-        """Penultimate features: the input of the network's last linear layer (its classifier),
-        which every built-in network and every timm classifier has."""
-        head = _last_linear(self.model)
-        captured: list[torch.Tensor] = []
-        hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].flatten(1)))
-        try:
-            self.model.eval()
-            device = next(self.model.parameters()).device
-            for start in range(0, images.shape[0], batch_size):
-                self.model(images[start:start + batch_size].to(device))
-        finally:
-            hook.remove()
-        return torch.cat(captured).to(images.device)
+        """Penultimate features of the trained network (:func:`dcbench.penultimate_features`)."""
+        return penultimate_features(self.model, images, batch_size=batch_size)
 
     def forgetting_counts(self) -> torch.Tensor:
         return forgetting_counts(self.correct)
@@ -178,11 +165,7 @@ def _save(path: Path, run: WholeDataRun) -> None:
     tensors["correct"] = run.correct.to(torch.uint8).contiguous()
     header = {"key": run.key, "identity": run.identity, "sha256": _checksum(tensors), "wall_s": run.wall_s}
     data = save_tensors(tensors, metadata={"dcbench_cache": json.dumps(header, sort_keys=True, default=str)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _load(path: Path, key: str, identity: dict[str, Any], build, device) -> WholeDataRun | None:
@@ -220,13 +203,3 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _last_linear(model: nn.Module) -> nn.Linear:
-    head = model.get_classifier() if hasattr(model, "get_classifier") else None  # timm names its head
-    if isinstance(head, nn.Linear):
-        return head
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise TypeError(f"{type(model).__name__} has no linear classifier to take penultimate features from")
-    return linears[-1]

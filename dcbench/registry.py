@@ -37,7 +37,8 @@ _YAML_SECTIONS = {
     "architecture namespace": "architecture_namespaces",
     "dataset": "datasets",
 }
-_TOP_KEYS = {"schema", *(_YAML_SECTIONS.values()), "suites", "profiles", "dataset_overrides"}
+_TOP_KEYS = {"schema", *(_YAML_SECTIONS.values()), "suites", "profiles", "dataset_overrides", "leaderboard"}
+_LEADERBOARD_KEYS = {"headline_net"}
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -103,6 +104,51 @@ class Component:
     @property
     def version(self) -> int:
         return self.spec.version
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One row of ``dcbench plugins`` or ``dcbench list``: a component as the registry sees it,
+    loaded to say whether it works. ``error`` is why it cannot be used (None: it loads)."""
+
+    name: str
+    kind: str
+    origin: str  # "built-in", or the declaring distribution and its version
+    version: int | None = None  # its spec version; None when it cannot be loaded
+    about: str = ""
+    aliases: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()  # a condenser's declared hooks beyond condense
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "version": self.version, "origin": self.origin,
+                "about": self.about, "aliases": list(self.aliases), "hooks": list(self.hooks), "ok": self.ok,
+                "error": self.error}
+
+
+def describe(kind: str, spec: Any) -> str:
+    """A component's one-line description, from its spec."""
+    if kind == "condenser":
+        return f"{spec.kind}{', needs a network' if spec.needs_network else ''}. {spec.description}".strip()
+    if kind == "dataset":
+        return f"{spec.channels}×{spec.size}×{spec.size}, {spec.classes} classes"
+    if kind == "architecture namespace":
+        return ""
+    sizes = "any size" if spec.sizes is None else "/".join(f"{s}px" for s in spec.sizes)
+    variant = f" (variant of {spec.variant_of})" if spec.variant_of else ""
+    return f"{spec.description} [{sizes}]{variant}".strip()
+
+
+def _hooks(kind: str, spec: Any) -> tuple[str, ...]:
+    if kind != "condenser":
+        return ()
+    declared = [("resumable", spec.resumable), ("iteration_field", spec.iteration_field),
+                ("implementations", spec.implementations), ("details", spec.details), ("extras", spec.extras)]
+    return tuple(name for name, value in declared if value)
 
 
 @dataclass
@@ -208,17 +254,23 @@ def load_target(entry: RegistryEntry) -> Any:
 
 # --- contract checks ---------------------------------------------------------------------------
 
-def _check_condenser(entry: RegistryEntry, value: Any) -> None:
-    from dcbench.condenser import CondenserSpec
+def condenser_problems(value: Any) -> list[str]:
+    """What keeps ``value`` from being a registered condenser: the contract
+    (:func:`dcbench.condenser.contract_problems`) and a name users can type."""
+    from dcbench.condenser import CondenserSpec, contract_problems
 
     if not inspect.isclass(value):
-        raise PluginError(f"{entry.describe()} is not a class")
-    if not isinstance(getattr(value, "spec", None), CondenserSpec):
-        raise PluginError(f"{entry.describe()} has no `spec` of type dcbench.CondenserSpec")
-    if not callable(getattr(value, "condense", None)):
-        raise PluginError(f"{entry.describe()} lacks a `condense` method")
-    if not inspect.isclass(getattr(value, "Config", None)):
-        raise PluginError(f"{entry.describe()} lacks a `Config` dataclass")
+        return ["it is not a class"]
+    problems = contract_problems(value)
+    spec = getattr(value, "spec", None)
+    if isinstance(spec, CondenserSpec) and not (isinstance(spec.name, str) and NAME_RE.match(spec.name)):
+        problems.insert(0, f"spec.name {spec.name!r} must be lower-case [a-z0-9_]+ (the name users type)")
+    return problems
+
+
+def _check_condenser(entry: RegistryEntry, value: Any) -> None:
+    if problems := condenser_problems(value):
+        raise PluginError(f"{entry.describe()} breaks the condenser contract: {'; '.join(problems)}")
 
 
 def _check_architecture(entry: RegistryEntry, value: Any) -> None:
@@ -302,6 +354,13 @@ class Registry:
         if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
             raise RegistryError(f"{where}: 'dataset_overrides' must map data-set names to settings")
         self.dataset_overrides = {k: dict(v) for k, v in overrides.items()}
+        board = config.get("leaderboard") or {}
+        if not isinstance(board, Mapping) or set(board) - _LEADERBOARD_KEYS:
+            raise RegistryError(f"{where}: 'leaderboard' may set only {', '.join(sorted(_LEADERBOARD_KEYS))}")
+        headline = board.get("headline_net")
+        if headline is not None and not isinstance(headline, str):
+            raise RegistryError(f"{where}: leaderboard.headline_net must be a network name, got {headline!r}")
+        self.headline_net: str | None = headline
 
     def _parse_target(self, section: str, name: Any, value: Any) -> tuple[str, tuple[str, ...]]:
         where = self.where
@@ -368,6 +427,33 @@ class Registry:
         registry = self.kinds[kind]
         entry = registry.entry(name)
         return Component(kind, entry.name, registry.get(name), entry.origin)
+
+    def listing(self, kind: str | None = None, pattern: str | None = None) -> list[Listing]:
+        """Every component (of ``kind``, matching the selector ``pattern``), each loaded to see whether
+        it works; with no ``kind``, also the names defined twice and the malformed entry points."""
+        if kind is None:
+            rows = [self._listed(k, entry.name) for k, kinds in self.kinds.items() for entry in kinds.entries()]
+            rows += [Listing(name, k, "", error=message) for k, kinds in self.kinds.items()
+                     for name, message in kinds.conflicts.items()]
+            return rows + [Listing("?", "entry point", "", error=line) for line in self.broken_entry_points]
+        if kind not in self.kinds:
+            raise UserError(f"unknown component kind '{kind}'; kinds: {', '.join(self.kinds)}")
+        names = self.select(kind, pattern) if pattern else self.kinds[kind].names()
+        return [self._listed(kind, name) for name in names]
+
+    def _listed(self, kind: str, name: str) -> Listing:
+        ref = Reference.parse(name)
+        entry = None if kind == "architecture" and ref.namespace else self.kinds[kind].entry(name)
+        origin = str(self.architecture_origin(name) if entry is None else entry.origin)
+        aliases = entry.aliases if entry else ()
+        try:
+            spec = self.component(kind, name).value if kind == "architecture namespace" else \
+                self.component(kind, name).spec
+        except PluginError as exc:
+            return Listing(name, kind, origin, aliases=aliases, error=str(exc))
+        if kind == "architecture namespace":
+            return Listing(name, kind, origin, aliases=aliases)
+        return Listing(name, kind, origin, spec.version, describe(kind, spec), aliases, _hooks(kind, spec))
 
     def distributions(self) -> dict[str, str]:
         """The installed distributions that declare components, with their versions."""

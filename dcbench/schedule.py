@@ -12,7 +12,7 @@ A condenser hands its schedule over in :attr:`CondensedSet.extras` (see :class:`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import ClassVar, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +31,9 @@ class LearnedSchedule:
     ``image_step[i]`` is the step image ``i`` of the condensed set belongs to; steps are numbered
     0..S-1 and each has at least one image.
     """
+
+    #: The names under which a set carries its schedule in ``CondensedSet.extras``.
+    EXTRAS: ClassVar[tuple[str, ...]] = _KEYS
 
     lrs: torch.Tensor  # (T,) float
     step_order: torch.Tensor  # (T,) int64

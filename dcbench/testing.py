@@ -26,8 +26,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -41,18 +42,18 @@ from dcbench.architecture import (
     has_batchnorm,
     seeded_init,
 )
-from dcbench.condenser import CondensedSet, CondenserSpec, condensed_set_problem
+from dcbench.condenser import CondensedSet, condensed_set_problem, details_problem
 from dcbench.dataset import DatasetOptions, DatasetSpec, RawData, Split, TrainSet, serve
 from dcbench.errors import UserError
-from dcbench.registry import NAME_RE
+from dcbench.registry import NAME_RE, condenser_problems
 
 # Logits of different inputs must differ by more than this fraction of their magnitude: a network
 # whose output ignores its input (e.g. instance norm of 1×1 feature maps) gives rounding noise,
 # about 1e-4 at most in float32.
 MIN_SENSITIVITY = 1e-3
 
-__all__ = ["check_architecture", "check_condensed_set", "check_condenser", "check_condenser_spec",
-           "check_dataset", "tiny_train_set"]
+__all__ = ["CheckResult", "check_architecture", "check_condensed_set", "check_condenser", "check_condenser_spec",
+           "check_dataset", "conformance", "tiny_train_set"]
 
 
 def tiny_train_set(*, classes: int = 3, per_class: int = 10, channels: int = 1, size: int = 8,
@@ -72,26 +73,12 @@ def tiny_train_set(*, classes: int = 3, per_class: int = 10, channels: int = 1, 
 # --- condensers --------------------------------------------------------------------------------
 
 def check_condenser_spec(condenser_cls: type) -> None:
-    """The class-level contract: ``spec``, ``Config`` (a frozen dataclass), ``make_config`` and ``condense``."""
+    """The class-level contract, checked as the registry checks it when a plugin loads: ``spec``,
+    ``Config`` (a frozen dataclass), ``make_config``, ``condense``'s signature and every hook the
+    spec declares (``resumable``, ``iteration_field``, ``implementations``, ``extras``)."""
     name = getattr(condenser_cls, "__name__", repr(condenser_cls))
-    spec = getattr(condenser_cls, "spec", None)
-    assert isinstance(spec, CondenserSpec), f"{name}.spec must be a dcbench.CondenserSpec, got {spec!r}"
-    assert isinstance(spec.name, str) and NAME_RE.match(spec.name), \
-        f"{name}.spec.name {spec.name!r} must be lower-case [a-z0-9_]+ (the name users type)"
-    assert spec.kind in ("selection", "synthesis"), \
-        f"{name}.spec.kind must be 'selection' or 'synthesis', got {spec.kind!r}"
-    assert isinstance(spec.version, int) and not isinstance(spec.version, bool) and spec.version >= 1, \
-        f"{name}.spec.version must be an integer >= 1 (bump it when outputs change), got {spec.version!r}"
-    for flag in ("needs_network", "deterministic"):
-        assert isinstance(getattr(spec, flag), bool), f"{name}.spec.{flag} must be True or False"
-    assert callable(getattr(condenser_cls, "condense", None)), f"{name} has no condense() method"
-    assert callable(getattr(condenser_cls, "make_config", None)), \
-        f"{name} has no make_config(profile, overrides) classmethod: subclass dcbench.CondenserBase"
-    config_cls = getattr(condenser_cls, "Config", None)
-    assert dataclasses.is_dataclass(config_cls) and isinstance(config_cls, type), \
-        f"{name}.Config must be a dataclass of hyperparameters"
-    assert config_cls.__dataclass_params__.frozen, \
-        f"{name}.Config must be frozen (@dataclass(frozen=True)): a config is part of a cache key"
+    problems = condenser_problems(condenser_cls)
+    assert not problems, f"{name}: " + "; ".join(problems)
 
 
 def _check_config(condenser_cls: type, profile: Any, overrides: Mapping[str, Any]) -> Any:
@@ -112,7 +99,7 @@ def _check_config(condenser_cls: type, profile: Any, overrides: Mapping[str, Any
         pass
     else:
         raise AssertionError(f"{name}.make_config accepted an unknown hyperparameter: unknown --set keys "
-                             "must be refused (use dcbench.condenser.build_config)")
+                             "must be refused (subclass dcbench.CondenserBase, whose make_config does)")
     return config
 
 
@@ -126,41 +113,78 @@ def check_condenser(condenser_cls: type, *, train: TrainSet | None = None, ipc: 
     registered network that condensers needing one get through ``model_factory``. Returns the
     condensed set for further checks of your own.
     """
-    from dcbench.cells import SynthesisFactory
-    from dcbench.registry import get_registry
+    checks = _CondenserChecks(condenser_cls, train=train, ipc=ipc, overrides=overrides, profile=profile,
+                              synth_net=synth_net, device=device, seed=seed)
+    for _, check in checks.steps():
+        check()
+    return checks.first
 
-    check_condenser_spec(condenser_cls)
-    spec = condenser_cls.spec
-    config = _check_config(condenser_cls, get_registry().profile(profile), dict(overrides or {}))
-    train = train if train is not None else tiny_train_set()
-    device = torch.device(device)
-    train = train.to(device)
-    before = train.images.clone()
-    factory = (SynthesisFactory(get_registry().component("architecture", synth_net), train, device)
-               if spec.needs_network else None)
 
-    def run(global_seed: int) -> CondensedSet:
+class _CondenserChecks:
+    """check_condenser as named steps, each relying on the ones before (``dcbench check`` names them)."""
+
+    def __init__(self, condenser_cls: type, *, train, ipc, overrides, profile, synth_net, device, seed) -> None:
+        self.cls, self.ipc, self.seed = condenser_cls, ipc, seed
+        self.overrides, self.profile, self.synth_net = dict(overrides or {}), profile, synth_net
+        self.device = torch.device(device)
+        self.train = (train if train is not None else tiny_train_set()).to(self.device)
+        self.reported: list[int] = []
+
+    def steps(self) -> list[tuple[str, Callable[[], None]]]:
+        return [("contract", lambda: check_condenser_spec(self.cls)), ("configuration", self.configuration),
+                ("condensed set", self.condensed_set), ("determinism", self.determinism)]
+
+    def configuration(self) -> None:
+        from dcbench.registry import get_registry
+
+        self.config = _check_config(self.cls, get_registry().profile(self.profile), self.overrides)
+
+    def run(self, global_seed: int) -> CondensedSet:
+        from dcbench.cells import SynthesisFactory
+        from dcbench.registry import get_registry
+
+        spec = self.cls.spec
+        factory = (SynthesisFactory(get_registry().component("architecture", self.synth_net), self.train, self.device)
+                   if spec.needs_network else None)
+        self.reported.clear()
+
+        def report(step: int, **metrics: Any) -> None:
+            assert isinstance(step, int), f"report(step, ...) takes an integer step, got {step!r}"
+            self.reported.append(step)
+
+        condenser = self.cls(self.config)
         # A different global RNG state on each run: a condenser that draws from it is caught below.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(global_seed)
-            return condenser_cls(config).condense(train, ipc=ipc, generator=torch.Generator().manual_seed(seed),
-                                                  device=device, model_factory=factory, report=_report)
+            condensed = condenser.condense(self.train, ipc=self.ipc, generator=torch.Generator().manual_seed(self.seed),
+                                           device=self.device, model_factory=factory, report=report)
+        problem = details_problem(getattr(condenser, "details", {}), spec)
+        assert problem is None, f"{spec.name}: {problem}"
+        return condensed
 
-    first = run(1)
-    check_condensed_set(first, train, ipc=ipc, kind=spec.kind, name=spec.name)
-    assert torch.equal(train.images, before), f"{spec.name} changed the training images in place"
-    if spec.deterministic:
-        second = run(2)
+    def condensed_set(self) -> None:
+        spec = self.cls.spec
+        before = self.train.images.clone()
+        self.first = self.run(1)
+        problem = condensed_set_problem(self.first, self.train, ipc=self.ipc, kind=spec.kind, extras=spec.extras)
+        assert problem is None, f"{spec.name}: {problem}"
+        iterations = getattr(self.config, spec.iteration_field) if spec.iteration_field else None
+        if isinstance(iterations, int):
+            assert len(self.reported) == iterations, (
+                f"{spec.name}: spec.iteration_field {spec.iteration_field!r} is {iterations}, but condense called "
+                f"report {len(self.reported)} times: `dcbench bench` times one report per outer iteration")
+        assert torch.equal(self.train.images, before), f"{spec.name} changed the training images in place"
+
+    def determinism(self) -> None:
+        spec = self.cls.spec
+        if not spec.deterministic:
+            return
+        second = self.run(2)
         for field in ("images", "labels", "indices"):
-            a, b = getattr(first, field), getattr(second, field)
+            a, b = getattr(self.first, field), getattr(second, field)
             assert (a is None) == (b is None) and (a is None or torch.equal(a.cpu(), b.cpu())), (
                 f"{spec.name}: two runs with the same generator seed gave different {field}. Draw all randomness "
                 "from `generator` (never torch's global RNG), or declare spec.deterministic=False")
-    return first
-
-
-def _report(step: int, **metrics: Any) -> None:
-    assert isinstance(step, int), f"report(step, ...) takes an integer step, got {step!r}"
 
 
 def check_condensed_set(condensed: CondensedSet, train: TrainSet, *, ipc: int, kind: str = "synthesis",
@@ -304,3 +328,55 @@ def _check_split(name: str, spec: DatasetSpec, split: str, images: torch.Tensor,
         f"{where}: labels must lie in 0..{spec.classes - 1}"
     missing = sorted(set(range(spec.classes)) - set(labels.tolist()))
     assert not missing, f"{where}: classes {missing} have no image"
+
+
+# --- all of a component's checks, as `dcbench check` runs them ----------------------------------
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One named conformance check and what it found (``error`` None: passed)."""
+
+    name: str
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None
+
+
+def conformance(kind: str, name: str, *, overrides: Mapping[str, Any] | None = None, profile: str = "smoke",
+                root: str | Path | None = None, download: bool = False) -> list[CheckResult]:
+    """Load the registered component ``name`` of ``kind`` (condenser, architecture or dataset) and
+    run its checks in order, stopping at the first that fails (the later ones rely on it).
+
+    A condenser's declared ``iteration_field`` is set to 2 unless ``overrides`` set it, so the
+    checks take seconds; a data set is loaded from ``root`` (the user's data root)."""
+    from dcbench.registry import PluginError, get_registry
+
+    try:
+        component = get_registry().component(kind, name)
+    except PluginError as exc:
+        return [CheckResult("loads", str(exc))]
+    value = component.value
+    if kind == "condenser":
+        budget = {value.spec.iteration_field: 2} if value.spec.iteration_field else {}
+        steps = _CondenserChecks(value, train=None, ipc=2, overrides=budget | dict(overrides or {}), profile=profile,
+                                 synth_net="convnet_d1", device="cpu", seed=0).steps()
+    elif kind == "architecture":
+        steps = [("both stage variants", lambda: check_architecture(value))]
+    elif kind == "dataset":
+        steps = [("splits and serving", lambda: check_dataset(value, root=root, download=download))]
+    else:
+        raise UserError(f"cannot check a {kind}: check a condenser, architecture or dataset")
+    results = [CheckResult("loads")]
+    for step, check in steps:
+        try:
+            check()
+        except AssertionError as exc:
+            return [*results, CheckResult(step, str(exc) or "failed")]
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a crash in the component is what the check found
+            return [*results, CheckResult(step, f"raised {type(exc).__name__}: {exc}")]
+        results.append(CheckResult(step))
+    return results

@@ -1,8 +1,9 @@
 """Timing a condenser without evaluating it: seconds per outer iteration, total, peak memory, device.
 
-For iterative condensers (a Config with ``iterations``) the condenser's own ``report(step, …)``
-calls, one per outer iteration, are the clock: the time between consecutive reports is one
-iteration, and the first is left out as warm-up (allocator, caches, lazy initialisation).
+For iterative condensers (a spec that declares its ``iteration_field``) the condenser's own
+``report(step, …)`` calls, one per outer iteration, are the clock: the time between consecutive
+reports is one iteration, and the first is left out as warm-up (allocator, caches, lazy
+initialisation).
 Selection methods are timed as a whole. Variants of one condenser (its implementations, or any
 Config values) are timed in the same process on the same data, so their ratio compares like with
 like.
@@ -28,12 +29,7 @@ from dcbench.runtime import synchronize
 
 
 def iterative(bound: BoundSynth) -> bool:
-    return "iterations" in {f.name for f in dataclasses.fields(bound.condenser.value.Config)}
-
-
-def implementations(bound: BoundSynth) -> tuple[str, ...]:
-    """The implementations a condenser offers (its Config's ``implementation`` choices)."""
-    return tuple(getattr(bound.condenser.value, "implementations", ()))
+    return bound.condenser.spec.iteration_field is not None
 
 
 def variants(choices: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:

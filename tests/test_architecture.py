@@ -17,7 +17,7 @@ DOC = REPO / "docs" / "architecture.md"
 
 # Bottom to top. A module may import modules of its own layer and of the layers below it, never above.
 LAYERS: dict[str, list[str]] = {
-    "foundation": ["version", "errors", "runtime", "records", "profiles"],
+    "foundation": ["version", "errors", "runtime", "files", "records", "profiles"],
     "contracts": ["architecture", "dataset", "condenser", "checkpoint", "schedule", "augment", "protocol"],
     "components": ["registry", "data"],
     "cells": ["artifacts", "reference", "classification", "cells", "tasks", "timing", "testing"],
@@ -182,3 +182,15 @@ def test_the_store_writes_only_what_its_methods_say():
                and any(isinstance(n, ast.Attribute) and n.attr in {"upsert", "update", "insert"}
                        for n in ast.walk(node))}
     assert writers <= STORE_WRITES | {"_upsert", "_create_schema"}, writers
+
+
+PUBLIC = {"dcbench", "dcbench.testing"}  # what a plugin, built-in or third-party, may import of dcbench
+
+
+def test_plugins_import_only_the_public_api():
+    """Built-in plugins and the toy distribution use dcbench as a third party would: the facade and
+    the conformance checks, no private module."""
+    wrong = [f"{path.relative_to(REPO)}:{line} imports {name}"
+             for path, tree in {**_sources(REPO / "plugins"), **_sources(REPO / "tests" / "toy_plugin")}.items()
+             for name, line in _imports(tree) if _internal(name) is not None and name not in PUBLIC]
+    assert not wrong, "import these from dcbench (export them there if they are not):\n" + "\n".join(wrong)

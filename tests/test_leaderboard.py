@@ -107,7 +107,7 @@ def test_mean_population_std_and_n_over_every_net_of_every_run(rows):
     rows.evaluations(first, "convnet", [0.50, 0.60])
     rows.evaluations(second, "convnet", [0.70])
     rows.evaluations(first, "mlp", [0.30], status="failed")  # failed nets count for nothing
-    board = load_leaderboard(rows.store)
+    board = load_leaderboard(rows.store, headline_net="convnet")
     [entry] = board.entries
     assert (entry.condenser, entry.synth_net, entry.cls_net, entry.runs) == ("gradient_matching", "convnet",
                                                                              "convnet", 2)
@@ -133,7 +133,7 @@ def test_profiles_schedules_options_and_configurations_are_never_mixed(rows):
     long = rows.synthesis("gradient_matching", synth="convnet", config={"iterations": 20, "lr": 0.1})
     rows.evaluations(short, "convnet", [0.3])
     rows.evaluations(long, "convnet", [0.8])
-    board = load_leaderboard(rows.store)
+    board = load_leaderboard(rows.store, headline_net="convnet")
     found = {(e.profile, e.setting.data, e.method.label): (e.score.mean, e.score.n) for e in board.entries}
     assert found == {
         ("smoke", "digits", "dataset_distillation"): (pytest.approx(0.41), 2),
@@ -155,7 +155,7 @@ def test_third_party_results_are_marked(rows):
     ours = rows.synthesis("random")
     rows.evaluations(theirs, "convnet", [0.5])
     rows.evaluations(ours, "convnet", [0.4])
-    board = load_leaderboard(rows.store)
+    board = load_leaderboard(rows.store, headline_net="convnet")
     labels = {e.condenser: e.method.label for e in board.entries}
     assert labels == {"toy_herding": "toy_herding*", "random": "random"}
     [theirs_entry] = [e for e in board.entries if e.third_party]
@@ -189,7 +189,7 @@ def _two_datasets(rows: Rows) -> None:
 
 def test_matrix_is_synthesis_net_by_classification_net_per_condenser(rows):
     _two_datasets(rows)
-    board = load_leaderboard(rows.store)
+    board = load_leaderboard(rows.store, headline_net="convnet")
     setting = Setting("smoke", "digits", "{}", 10)
     gm = method_matrix(board, setting, Method("gradient_matching"))
     assert gm.columns == ["synthesis net", "convnet", "mlp", "synthesis time", "peak memory"]
@@ -207,7 +207,7 @@ def test_matrix_is_synthesis_net_by_classification_net_per_condenser(rows):
 
 def test_overview_is_condensers_by_dataset_and_ipc_with_whole_data(rows):
     _two_datasets(rows)
-    board = load_leaderboard(rows.store)
+    board = load_leaderboard(rows.store, headline_net="convnet")
     view = overview(board, "smoke")
     assert view.columns == ["condenser", "digits · ipc 1", "digits · ipc 10", "mnist · ipc 1"]
     table = _cells(view)
@@ -217,6 +217,20 @@ def test_overview_is_condensers_by_dataset_and_ipc_with_whole_data(rows):
     assert table["random"] == ["33.0 ± 1.0 (2)", "51.0 ± 1.0 (2)", ""]
     assert table["whole data"] == ["98.5 ± 0.5 (2)", "98.5 ± 0.5 (2)", "99.2 ± 0.0 (1)"]
     assert view.rows[-1].whole
+
+
+def test_the_headline_network_is_a_registry_setting(rows):
+    """registry.yaml's leaderboard.headline_net picks each method's headline cell; another network
+    there (or none) makes the table name the networks of the cells it shows."""
+    from dcbench.registry import get_registry
+
+    _two_datasets(rows)
+    assert get_registry().headline_net == "convnet"
+    table = _cells(overview(load_leaderboard(rows.store, headline_net="mlp"), "smoke"))
+    # mlp → mlp is now the headline cell everywhere, though convnet → convnet scores higher
+    assert table["gradient_matching"] == ["51.0 ± 0.0 (1)", "60.0 ± 0.0 (1)", "55.0 ± 5.0 (2)"]
+    unnamed = _cells(overview(load_leaderboard(rows.store), "smoke"))
+    assert unnamed["gradient_matching"][0] == "72.0 ± 1.0 (2) [convnet]"
 
 
 def test_show_prints_the_tables(rows, monkeypatch):
@@ -255,7 +269,7 @@ def test_publish_writes_tables_csv_json_plot_and_provenance(rows, tmp_path):
     records = json.loads((out / "results.json").read_text())["records"]
     with open(out / "results.csv", newline="") as fh:
         table = list(csv.DictReader(fh))
-    assert len(records) == len(table) == len(load_leaderboard(rows.store).entries)
+    assert len(records) == len(table) == len(load_leaderboard(rows.store, headline_net="convnet").entries)
     gm = next(r for r in records if (r["condenser"], r["ipc"], r["synth_net"], r["cls_net"], r["dataset"]) ==
               ("gradient_matching", 10, "convnet", "convnet", "digits"))
     assert (gm["accuracy_mean"], gm["n"], gm["runs"], gm["default"]) == (pytest.approx(0.81), 2, 1, True)

@@ -176,3 +176,13 @@ def test_the_guides_own_tests_pass(my_dc, tmp_path):
         folder = tmp_path / name
         folder.mkdir()
         fn(**{"tmp_path": folder} if wanted else {})
+
+
+def test_the_guides_pyproject_is_a_whole_installable_file():
+    """Authors copy the file as it is: it must build (a build system, a name and version, the
+    package in the wheel), and be the distribution whose origin the guide says dcbench shows."""
+    pyproject = tomllib.loads(examples()["entry-points"].code)
+    assert pyproject["build-system"]["build-backend"] and pyproject["build-system"]["requires"]
+    assert (pyproject["project"]["name"], pyproject["project"]["version"]) == (DIST, VERSION)
+    assert "dcbench" in pyproject["project"]["dependencies"]
+    assert pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"] == [PACKAGE]

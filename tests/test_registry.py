@@ -267,7 +267,7 @@ def test_entry_point_of_a_fake_distribution_is_registered_and_runs(site, tmp_pat
     condensed = toy(toy.make_config()).condense(data.train, ipc=2, generator=generator(0), device="cpu")
     assert condensed.indices.tolist() == [i for c in range(10) for i in data.train.class_indices(c)[:2].tolist()]
 
-    # ...and a stored result records the plugin's version and distribution (DESIGN.md).
+    # ...and a stored result records the plugin's version and distribution (docs/plugins.md, "Versions and cache keys").
     results = tmp_path / "results"
     code, out, err = run_main(monkeypatch, capsys, "synth", "-c", "toy", "--ipc", "1", "--results", str(results),
                               "--data-root", str(tmp_path / "data"), "--device", "cpu")

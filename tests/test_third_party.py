@@ -292,3 +292,81 @@ def test_spec_version_is_part_of_the_key_and_distribution_version_is_not(site, t
     assert stored(results,
                   "SELECT key, condenser_version, condenser_origin FROM condensations ORDER BY condenser_version"
                   ) == [(first, 1, "dcbench-toy-plugin 0.1.0"), (bumped, 2, "dcbench-toy-plugin 0.2.0")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Declared hooks, `dcbench check`, and listings for scripts
+
+MISDECLARED = {
+    "misdeclared": TOY_BASED.format(name="Misdeclared", entry="misdeclared", body="raise NotImplementedError").replace(
+        'needs_network=False)', 'needs_network=False, resumable=True)'),
+}
+
+
+def test_a_misdeclared_hook_makes_a_broken_plugin_named_with_the_reason(site, monkeypatch, capsys):
+    site("dcbench-misdeclared", "0.2", "[dcbench.condensers]\nmisdeclared = misdeclared:Misdeclared\n", MISDECLARED)
+    code, out, err = run_main(monkeypatch, capsys, "plugins")
+    assert code == 0, err
+    status = " ".join(table_rows(out)["misdeclared"][4].split())
+    assert "breaks the condenser contract" in status
+    assert "spec.resumable is True but condense() takes no `checkpoint` argument" in status
+    assert table_rows(out)["toy_mean"][4] == "ok"  # the toy declares the hook it uses
+    assert get_registry().condenser("toy_mean").spec.details == ("class_sizes",)
+
+    code, out, err = run_main(monkeypatch, capsys, "check", "condenser", "misdeclared")
+    assert code == 1
+    assert "✗ loads" in out and "condense() takes no `checkpoint`" in " ".join(out.split())
+    assert "condenser 'misdeclared' failed the check 'loads'" in err
+
+
+def test_check_exits_0_when_every_check_passes_and_1_naming_the_failed_one(site, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "check", "condenser", "random")
+    assert code == 0, err
+    assert [line.split(" ", 1)[1] for line in out.splitlines()[:5]] == [
+        "loads", "contract", "configuration", "condensed set", "determinism"]
+    assert "condenser 'random' passes all 5 checks" in out
+    code, out, err = run_main(monkeypatch, capsys, "check", "architecture", "toy_mlp")
+    assert code == 0, err
+    code, out, err = run_main(monkeypatch, capsys, "check", "dataset", "toy_blobs")
+    assert code == 0, err
+
+    site("dcbench-broken-plugins", "0.3", BROKEN_ENTRY_POINTS, BROKEN_MODULES)
+    code, out, err = run_main(monkeypatch, capsys, "check", "condenser", "wrong_count")
+    assert code == 1
+    assert "✗ condensed set: wrong_count: images have shape (9, 1, 8, 8), expected (6, 1, 8, 8)" in out
+    assert "determinism" not in out  # later checks rely on the failed one
+    assert "condenser 'wrong_count' failed the check 'condensed set'" in err
+    code, out, err = run_main(monkeypatch, capsys, "check", "condenser", "crashes")
+    assert code == 1 and "✗ condensed set: raised RuntimeError: toy failure half-way" in out
+
+    code, _, err = run_main(monkeypatch, capsys, "check", "condenser", "wrong_cont")
+    assert code == 2 and "did you mean wrong_count" in err
+    code, _, err = run_main(monkeypatch, capsys, "check", "network", "toy_mlp")
+    assert code == 2 and "choose condenser, architecture or dataset" in err
+
+
+def test_listings_print_json_and_full_names_when_piped(site, monkeypatch, capsys):
+    site("dcbench-broken-plugins", "0.3", BROKEN_ENTRY_POINTS, BROKEN_MODULES)
+    code, out, _ = run_main(monkeypatch, capsys, "plugins", "--json")
+    assert code == 0
+    rows = {(r["kind"], r["name"]): r for r in json.loads(out)}
+    assert rows[("condenser", "dataset_distillation")]["aliases"] == ["dd"]
+    assert rows[("condenser", "gradient_matching")]["hooks"] == [
+        "resumable", "iteration_field", "implementations", "details"]
+    assert rows[("condenser", "toy_mean")]["origin"] == "dcbench-toy-plugin 0.1.0"
+    assert not rows[("condenser", "import_fails")]["ok"] and "ModuleNotFoundError" in rows[
+        ("condenser", "import_fails")]["error"]
+
+    code, out, _ = run_main(monkeypatch, capsys, "list", "condensers", "--json")
+    listed = json.loads(out)
+    assert code == 0 and isinstance(listed, list)
+    assert "gradient_matching" in [r["name"] for r in listed] and all(r["kind"] == "condenser" for r in listed)
+    code, out, _ = run_main(monkeypatch, capsys, "list", "profiles", "--json")
+    assert {p["name"]: p["paper_budgets"] for p in json.loads(out)} == {"paper": True, "cpu": False, "smoke": False}
+
+    # Piped (as here: not a terminal), a table keeps every name and description whole on one line.
+    code, out, _ = run_main(monkeypatch, capsys, "list", "architectures", "timm:efficientnet_b0")
+    description = get_registry().architecture("timm:efficientnet_b0").spec.description
+    assert code == 0 and any("timm:efficientnet_b0" in line and description in line for line in out.splitlines())
+    code, out, _ = run_main(monkeypatch, capsys, "plugins")
+    assert any("dataset_distillation" in line and "condenser" in line for line in out.splitlines())

@@ -3,6 +3,7 @@
 User errors: one line on stderr, exit code 2. Exit code 1: a computation failed (its record says why).
 """
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -15,22 +16,23 @@ from rich.table import Table
 from dcbench.bench import DEFAULT_RESULTS, Bench
 from dcbench.cli.display import console as err_console
 from dcbench.cli.options import (
-    CondenserOpt,
-    DatasetOpt,
+    CellArgs,
+    DataRoot,
+    DownloadOpt,
     EvalsOpt,
-    IpcOpt,
     ProfileOpt,
     Results,
     SeedOpt,
     SetsOpt,
-    SynthOpt,
     parse_sets,
     parse_vary,
     uses_bench,
+    uses_cell,
 )
 from dcbench.cli.tables import (
     benchmark_ratios,
     benchmark_table,
+    components_table,
     evaluation_summary,
     grid_summary,
     leaderboard_tables,
@@ -49,15 +51,10 @@ out = Console()
 
 @app.command()
 @uses_bench
+@uses_cell
 def synth(
     bench: Bench,
-    condenser: CondenserOpt,
-    dataset: DatasetOpt = "digits",
-    ipc: IpcOpt = 1,
-    synth_net: SynthOpt = None,
-    seed: SeedOpt = 0,
-    profile: ProfileOpt = "smoke",
-    sets: SetsOpt = [],
+    cell: CellArgs,
     cls: Annotated[Optional[str], typer.Option("--cls", help="Also evaluate on these networks (comma list).")] = None,
     evals: EvalsOpt = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Compute again even if this cell is stored.")] = False,
@@ -68,8 +65,8 @@ def synth(
     nets = bench.select("architecture", cls, load=True) if cls else []  # mistakes here stop before synthesis
     if nets:
         budget(evals, 1, "--evals")
-    made = bench.synthesize(condenser, dataset=dataset, ipc=ipc, seed=seed, synth=synth_net,
-                            overrides=parse_sets(sets), profile=profile, size=size, channels=channels, rerun=rerun)
+    made = bench.synthesize(cell.condenser, dataset=cell.dataset, ipc=cell.ipc, seed=cell.seed, synth=cell.synth_net,
+                            overrides=cell.overrides, profile=cell.profile, size=size, channels=channels, rerun=rerun)
     if not made.done:
         err_console.print(f"[red]synthesis failed[/red]: {escape(made.error or '')} (recorded in "
                           f"{bench.results / FILENAME})")
@@ -77,7 +74,7 @@ def synth(
     out.print(f"artifact [bold]{made.artifact}[/bold]  ({made.condenser}, {made.dataset}, ipc {made.ipc}, "
               f"{made.wall_s:.1f}s)")
     if nets:
-        _print_evaluations(bench.evaluate(made.artifact, cls=nets, evals=evals, seed=seed, profile=profile))
+        _print_evaluations(bench.evaluate(made.artifact, cls=nets, evals=evals, seed=cell.seed, profile=cell.profile))
 
 
 def _print_evaluations(records: list[Evaluation]) -> None:
@@ -118,20 +115,15 @@ def eval_(
 
 @app.command("bench")
 @uses_bench
+@uses_cell
 def bench_(
     bench: Bench,
-    condenser: CondenserOpt,
-    dataset: DatasetOpt = "digits",
-    ipc: IpcOpt = 1,
-    synth_net: SynthOpt = None,
+    cell: CellArgs,
     iterations: Annotated[int, typer.Option("--iterations", help="Outer iterations to time (first is warm-up).")] = 4,
     compare: Annotated[bool, typer.Option("--compare", help="Time every implementation and print ratios.")] = False,
     vary: Annotated[list[str], typer.Option("--vary", help="Also time these values of a hyperparameter, "
                                                            "key=v1,v2 (repeatable; with --compare, per "
                                                            "implementation).")] = [],
-    seed: SeedOpt = 0,
-    profile: ProfileOpt = "smoke",
-    sets: SetsOpt = [],
     size: Optional[int] = None,
     channels: Optional[int] = None,
 ) -> None:
@@ -140,10 +132,11 @@ def bench_(
     Runs cold in a scratch folder (no cached whole-data run). On CPU, peak memory is the process's
     high-water mark: time condensers in separate commands to compare their memory. Ratios compare
     every variant with the first."""
-    timed = bench.benchmark(condenser, synth=synth_net, dataset=dataset, ipc=ipc, iterations=iterations,
-                            compare=compare, vary=parse_vary(vary), seed=seed, profile=profile,
-                            overrides=parse_sets(sets), size=size, channels=channels)
-    out.print(benchmark_table(timed, f"{timed[0].condenser} · {dataset} · ipc {ipc} · synth {synth_net or '—'}"))
+    timed = bench.benchmark(cell.condenser, synth=cell.synth_net, dataset=cell.dataset, ipc=cell.ipc,
+                            iterations=iterations, compare=compare, vary=parse_vary(vary), seed=cell.seed,
+                            profile=cell.profile, overrides=cell.overrides, size=size, channels=channels)
+    out.print(benchmark_table(timed, f"{timed[0].condenser} · {cell.dataset} · ipc {cell.ipc} · "
+                                     f"synth {cell.synth_net or '—'}"))
     for line in benchmark_ratios(timed):
         out.print(line)
 
@@ -261,83 +254,86 @@ def show(
 # --- list / plugins ----------------------------------------------------------------------------
 
 KINDS = {"condensers": "condenser", "architectures": "architecture", "datasets": "dataset"}
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")]
 
 
 @app.command("list")
 def list_(
     what: Annotated[str, typer.Argument(help="condensers, architectures, datasets, suites or profiles.")],
     pattern: Annotated[Optional[str], typer.Argument(help="Selector or glob, e.g. 'convnet*' or 'timm:*res*'.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List registered components, suites or profiles."""
-    from dcbench.registry import PluginError, get_registry
+    from dcbench.registry import get_registry
 
     reg = get_registry()
     if what == "suites":
+        rows = [{"name": name, "members": members} for name, members in reg.suites.items()]
         table = Table("suite", "members")
-        for name, members in reg.suites.items():
-            table.add_row("@" + name, ", ".join(members))
+        for row in rows:
+            table.add_row("@" + row["name"], ", ".join(row["members"]))
     elif what == "profiles":
+        rows = [p.to_json() for p in reg.profiles.values()]
         table = Table("profile", "K", "runs × evals", "cls epochs (aug)", "whole-data epochs", "for")
         for p in reg.profiles.values():
             table.add_row(p.name, str(p.iterations), f"{p.runs} × {p.evals}", f"{p.cls_epochs} ({p.cls_epochs_aug})",
                           str(p.whole_epochs), p.description)
     elif what in KINDS:
-        kind = KINDS[what]
-        names = reg.select(kind, pattern) if pattern else reg.kinds[kind].names()
-        table = Table("name", "version", "about", "origin")
-        for name in names:
-            try:
-                obj = reg.architecture(name) if kind == "architecture" else reg.kinds[kind].get(name)
-                spec = obj.spec
-                about = _describe(kind, spec)
-                version = str(spec.version)
-            except PluginError as exc:
-                about, version = f"[red]{escape(str(exc))}[/red]", "?"
-            origin = reg.architecture_origin(name) if kind == "architecture" else reg.kinds[kind].entry(name).origin
-            table.add_row(name, version, about, str(origin))
+        listed = Bench().components(KINDS[what], pattern)
+        rows = [row.to_json() for row in listed]
+        table = components_table(listed, kinds=False)
     else:
         raise UserError(f"cannot list '{what}': choose condensers, architectures, datasets, suites or profiles")
-    out.print(table)
-
-
-def _describe(kind: str, spec: Any) -> str:
-    if kind == "condenser":
-        return f"{spec.kind}{', needs a network' if spec.needs_network else ''}. {spec.description}".strip()
-    if kind == "dataset":
-        return f"{spec.channels}×{spec.size}×{spec.size}, {spec.classes} classes"
-    sizes = "any size" if spec.sizes is None else "/".join(f"{s}px" for s in spec.sizes)
-    variant = f" (variant of {spec.variant_of})" if spec.variant_of else ""
-    return f"{spec.description} [{sizes}]{variant}".strip()
+    _print_listing(table, rows, as_json)
 
 
 @app.command()
-def plugins() -> None:
-    """Every registered component with its kind, spec version and origin; broken plugins in red."""
-    from dcbench.registry import PluginError, get_registry
+def plugins(as_json: JsonOpt = False) -> None:
+    """Every registered component with its kind, spec version and origin; broken plugins in red.
 
-    reg = get_registry()
-    table = Table("name", "kind", "spec version", "origin", "status", "aliases")
-    broken = 0
-    for kind, kinds in reg.kinds.items():
-        for entry in kinds.entries():
-            try:
-                obj = kinds.get(entry.name)
-                version = str(getattr(getattr(obj, "spec", None), "version", "—"))
-                status = "ok"
-            except PluginError as exc:
-                version, status = "?", f"[red]{escape(str(exc))}[/red]"
-                broken += 1
-            table.add_row(entry.name, kind, version, str(entry.origin), status, ", ".join(entry.aliases))
-    for kind, kinds in reg.kinds.items():
-        for name, message in kinds.conflicts.items():
-            table.add_row(name, kind, "?", "", f"[red]{escape(message)}[/red]")
-            broken += 1
-    for line in reg.broken_entry_points:
-        table.add_row("?", "entry point", "?", "", f"[red]{escape(line)}[/red]")
-        broken += 1
-    out.print(table)
+    Exits 0 even when some are broken (the others work); each broken row says why."""
+    listed = Bench().components()
+    _print_listing(components_table(listed, kinds=True), [row.to_json() for row in listed], as_json)
+    broken = sum(not row.ok for row in listed)
     if broken:
         err_console.print(f"{broken} plugin(s) failed to load; the others work")
+
+
+def _print_listing(table: Table, rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif out.is_terminal:
+        out.print(table)
+    else:  # piped: every name in full, never cut to the width of a terminal there is none of
+        Console(file=out.file, width=1_000_000, no_color=True).print(table)
+
+
+# --- check -------------------------------------------------------------------------------------
+
+@app.command()
+def check(
+    kind: Annotated[str, typer.Argument(help="condenser, architecture or dataset.")],
+    name: Annotated[str, typer.Argument(help="The registered name (an alias, or prefix:model for networks).")],
+    sets: SetsOpt = [],
+    profile: ProfileOpt = "smoke",
+    data_root: DataRoot = None,
+    download: DownloadOpt = False,
+) -> None:
+    """Run dcbench's conformance checks (dcbench.testing) on a component, in seconds on tiny data.
+
+    Exit code 0 when every check passes; 1 naming the check that failed, with what it found."""
+    if kind not in KINDS.values():
+        raise UserError(f"cannot check a {kind}: choose condenser, architecture or dataset")
+    results = Bench(data_root=data_root, download=download).check(kind, name, overrides=parse_sets(sets),
+                                                                 profile=profile)
+    for result in results:
+        mark = "[green]✓[/green]" if result.passed else "[red]✗[/red]"
+        out.print(f"{mark} {result.name}" + ("" if result.passed else f": {escape(result.error or '')}"))
+    failed = [r for r in results if not r.passed]
+    if failed:
+        err_console.print(f"{kind} '{name}' failed the check '{failed[0].name}'")
+        raise typer.Exit(1)
+    out.print(f"{kind} '{name}' passes all {len(results)} checks")
 
 
 # --- leaderboard -------------------------------------------------------------------------------

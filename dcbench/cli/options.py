@@ -2,13 +2,15 @@
 
 Commands that compute take the workspace options (``--results``, ``--data-root``, ``--device``,
 ``--download``) and the serving options (``--size``, ``--channels``) through :func:`uses_bench`,
-which adds them to the command's signature and hands the command a ready :class:`dcbench.Bench`.
+which adds them to the command's signature and hands the command a ready :class:`dcbench.Bench`;
+commands about one synthesis cell take its options through :func:`uses_cell` the same way.
 """
 
 import functools
 import inspect
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -44,32 +46,77 @@ _WORKSPACE = [
     ("download", DownloadOpt, False),
 ]
 _SERVING = [("size", SizeOpt, None), ("channels", ChannelsOpt, None)]
+_CELL = [
+    ("condenser", CondenserOpt, inspect.Parameter.empty),
+    ("dataset", DatasetOpt, "digits"),
+    ("ipc", IpcOpt, 1),
+    ("synth_net", SynthOpt, None),
+    ("seed", SeedOpt, 0),
+    ("profile", ProfileOpt, "smoke"),
+    ("sets", SetsOpt, []),
+]
+
+
+@dataclass(frozen=True)
+class CellArgs:
+    """The options that name one synthesis cell, as ``synth`` and ``bench`` take them."""
+
+    condenser: str
+    dataset: str
+    ipc: int
+    synth_net: str | None
+    seed: int
+    profile: str
+    overrides: dict[str, Any]
+
+
+def _with_options(command: Callable, options: list, receiver: str, make: Callable[[dict], Any]) -> Callable:
+    """``command`` with ``options`` added to its signature; they are collected by ``make`` into the
+    argument ``receiver``. A command may name an added option itself to receive it as it is."""
+    names = {name for name, _, _ in options}
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inspect.signature(command).parameters.values()
+           if p.name != receiver and p.name not in names]
+    passed = [name for name in names if name in inspect.signature(command).parameters]
+
+    @functools.wraps(command)
+    def run(**given: Any) -> Any:
+        collected = {name: given.pop(name) for name, _, _ in options}
+        given.update({name: collected[name] for name in passed})
+        return make(collected, lambda value: command(**{receiver: value}, **given))
+
+    required = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=h)
+                for n, h, d in options if d is inspect.Parameter.empty]
+    optional = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=h)
+                for n, h, d in options if d is not inspect.Parameter.empty]
+    run.__signature__ = inspect.Signature(required + own + optional)
+    run.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: h for n, h, _ in options}}
+    return run
 
 
 def uses_bench(command: Callable) -> Callable:
     """Give a command the workspace and serving options and call it with ``bench=``, a
-    :class:`dcbench.Bench` on the workspace, and ``size=``, ``channels=``."""
-    added = _WORKSPACE + _SERVING
-    # A command names the serving options it receives (size=None, channels=None); their options come from here.
-    own = [p for p in inspect.signature(command).parameters.values()
-           if p.name != "bench" and p.name not in {name for name, _, _ in added}]
+    :class:`dcbench.Bench` on the workspace; a command names ``size``/``channels`` to receive them."""
 
-    @functools.wraps(command)
-    def run(**given: Any) -> Any:
-        workspace = {name: given.pop(name) for name, _, _ in _WORKSPACE}
+    def make(given: dict, call: Callable) -> Any:
         display = Display()
-        bench = Bench(workspace["results"], workspace["data_root"], workspace["device"],
-                      download=workspace["download"], on_event=display, argv=sys.argv[1:])
+        bench = Bench(given["results"], given["data_root"], given["device"], download=given["download"],
+                      on_event=display, argv=sys.argv[1:])
         try:
-            return command(bench=bench, **given)
+            return call(bench)
         finally:
             display.stop()
 
-    run.__signature__ = inspect.Signature(own + [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint)
-        for name, hint, default in added])
-    run.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: h for n, h, _ in added}}
-    return run
+    return _with_options(command, _WORKSPACE + _SERVING, "bench", make)
+
+
+def uses_cell(command: Callable) -> Callable:
+    """Give a command the options of one synthesis cell and call it with ``cell=``, a :class:`CellArgs`."""
+
+    def make(given: dict, call: Callable) -> Any:
+        sets = given.pop("sets")
+        return call(CellArgs(**given, overrides=parse_sets(sets)))
+
+    return _with_options(command, _CELL, "cell", make)
 
 
 # YAML 1.1 (PyYAML) reads 1e-3 as a string; YAML 1.2 and people read it as a number.

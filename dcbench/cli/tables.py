@@ -12,6 +12,7 @@ from dcbench.grid import Skip
 from dcbench.grid.result import GridResult
 from dcbench.leaderboard import Leaderboard, View, overview, score, setting_matrix
 from dcbench.records import WHOLE, Benchmark, Evaluation
+from dcbench.registry import Listing
 
 
 def rich_table(view: View) -> Table:
@@ -94,3 +95,24 @@ def benchmark_ratios(records: Sequence[Benchmark]) -> list[str]:
     timed = [r for r in records if r.done and r.seconds_per_iteration]
     return [f"{timed[0].variant} / {r.variant}: {timed[0].seconds_per_iteration / r.seconds_per_iteration:.2f}× "
             f"(>1 means {r.variant} is faster)" for r in timed[1:]]
+
+
+def components_table(listed: list[Listing], *, kinds: bool) -> Table:
+    """``dcbench plugins`` (``kinds``: every kind, with status and aliases) or ``dcbench list``."""
+    if kinds:
+        table = Table("name", "kind", "spec version", "origin", "status", "aliases")
+        for row in listed:
+            status = "ok" if row.ok else f"[red]{escape(row.error or '')}[/red]"
+            table.add_row(row.name, row.kind, _version(row), row.origin, status, ", ".join(row.aliases))
+        return table
+    table = Table("name", "version", "about", "origin")
+    for row in listed:
+        about = escape(row.about) if row.ok else f"[red]{escape(row.error or '')}[/red]"
+        table.add_row(row.name, _version(row), about, row.origin)
+    return table
+
+
+def _version(row: Listing) -> str:
+    if row.version is not None:
+        return str(row.version)
+    return "—" if row.ok else "?"  # a name space has no version of its own

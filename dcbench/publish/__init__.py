@@ -11,20 +11,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dcbench.errors import UserError
+from dcbench.files import write_atomically
 from dcbench.leaderboard import (
     MATRIX_NOTE,
     SCORE_NOTE,
     THIRD_PARTY_NOTE,
     Leaderboard,
     View,
-    default_entry,
     method_matrix,
     overview,
     provenance,
@@ -104,7 +102,7 @@ def _grids(board: Leaderboard, results: Path) -> tuple[dict[tuple, Any], list[st
 
 def records(board: Leaderboard, images: dict[tuple, str]) -> list[dict[str, Any]]:
     """One record per leaderboard entry: its numbers, whether Table 1 shows it, cost and provenance."""
-    defaults = {default_entry(board.of(s, m)) for s in board.settings() + board.settings(whole=True)
+    defaults = {board.default(s, m) for s in board.settings() + board.settings(whole=True)
                 for m in board.methods(s)}
     found = []
     for e in board.entries:
@@ -202,15 +200,15 @@ def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any
     generated = sorted([*texts, *images.values()])
     previous = _claim(out, generated)
     for name, text in texts.items():
-        _atomic(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        write_atomically(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
     for synthesis, name in images.items():
-        _atomic(out / name, lambda tmp, grid=grids[synthesis]: write_png(grid, tmp))
+        write_atomically(out / name, lambda tmp, grid=grids[synthesis]: write_png(grid, tmp))
     for stale in sorted(previous - set(generated)):
         (out / stale).unlink(missing_ok=True)
     for folder in (IMAGES, PLOTS):
         if (out / folder).is_dir() and not any((out / folder).iterdir()):
             (out / folder).rmdir()
-    _atomic(out / MANIFEST, lambda tmp: tmp.write_text(json.dumps(
+    write_atomically(out / MANIFEST, lambda tmp: tmp.write_text(json.dumps(
         {"generator": f"dcbench {__version__}", "files": generated}, indent=1) + "\n", encoding="utf-8"))
     return Published(out, generated, len(rows), len(images), missing)
 
@@ -235,17 +233,3 @@ def _claim(out: Path, generated: list[str]) -> set[str]:
         raise UserError(f"{out / clashes[0]} exists and was not written by `dcbench leaderboard publish`; publish "
                         "into an empty folder or an earlier leaderboard, or move that file away")
     return previous
-
-
-def _atomic(path: Path, write) -> None:
-    """Write through a temporary file beside ``path``: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".publish-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; a published page is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from dcbench.errors import UserError
 from dcbench.events import metrics_text
 from dcbench.grid.scheduler import CellQueue
 from dcbench.records import Condensation, Evaluation, from_row, to_row
-from dcbench.runner import check_ray_options
+from dcbench.runner import RunnerOptions
 from dcbench.tasks import SYNTH, Task, WorkerSpec, execute
 
 QUIET = {
@@ -58,17 +58,8 @@ REAPER = Path(__file__).with_name("reaper.py")
 MAX_TEMP_BASE = 30
 
 
-@dataclass(frozen=True)
-class RayOptions:
-    address: str | None = None  # join this cluster; None: start a private one
-    cpus_per_cell: float = 1.0
-    gpus_per_cell: float | None = None  # None: 1 where the cluster has GPUs and --device is not cpu
-    num_cpus: int | None = None  # size of the private instance; None: this machine's
-    num_gpus: int | None = None
-
-
 class RayRunner:
-    def __init__(self, options: RayOptions, worker: WorkerSpec) -> None:
+    def __init__(self, options: RunnerOptions, worker: WorkerSpec) -> None:
         self.options = options
         self.worker = worker
         self.description = "ray"
@@ -84,8 +75,6 @@ class RayRunner:
             raise RuntimeError("a process can run one Ray grid: start each grid in its own process")
         _ray_used = True
         opts = self.options
-        check_ray_options(address=opts.address, cpus_per_cell=opts.cpus_per_cell, gpus_per_cell=opts.gpus_per_cell,
-                          num_cpus=opts.num_cpus, num_gpus=opts.num_gpus, device=self.worker.device)
         if opts.address:
             try:
                 ray.init(address=opts.address, log_to_driver=False, logging_level=logging.ERROR)

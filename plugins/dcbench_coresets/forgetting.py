@@ -27,6 +27,7 @@ class Forgetting(WholeDataSelection):
         name="forgetting", kind="selection", version=1, needs_network=False, deterministic=True,
         description="per class, the most-forgotten examples while training a whole-data network "
                     "(the paper's 'Forgetting')",
+        details=("whole_data_run", "never_learned"),
     )
 
     def select(self, train: TrainSet, *, ipc, generator, device, model_factory, report) -> torch.Tensor:

@@ -14,6 +14,7 @@ class Herding(FeatureSelection):
     spec = CondenserSpec(
         name="herding", kind="selection", version=1, needs_network=False, deterministic=True,
         description="per class, greedy herding in the features of a whole-data network (the paper's 'Herding')",
+        details=("whole_data_run",),
     )
 
     greedy = staticmethod(herding)

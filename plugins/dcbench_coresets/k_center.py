@@ -15,6 +15,7 @@ class KCenter(FeatureSelection):
     spec = CondenserSpec(
         name="k_center", kind="selection", version=1, needs_network=False, deterministic=True,
         description="per class, greedy k-center in the features of a whole-data network (the paper's 'K-Center')",
+        details=("whole_data_run",),
     )
 
     greedy = staticmethod(k_center)

@@ -2,7 +2,7 @@
 
 Learns ``ipc`` steps of one image per class and a learning rate per unrolled step such that a
 Xavier-initialised network trained by those T = ipc × epochs SGD steps does well on real data
-(PROTOCOL.md, "Dataset distillation"). The set carries its schedule (dcbench.schedule).
+(docs/protocol.md, "Dataset distillation"). The set carries its schedule (dcbench.schedule).
 """
 
 from __future__ import annotations
@@ -39,13 +39,16 @@ class DatasetDistillation(CondenserBase):
         name="dataset_distillation", kind="synthesis", version=1, needs_network=True, deterministic=True,
         description="learn images and per-step learning rates by back-propagating through unrolled training "
                     "of Xavier-initialised nets (Wang et al.'s DD)",
+        iteration_field="iterations", extras=LearnedSchedule.EXTRAS,
+        details=("iterations_run", "steps", "unrolled_steps", "distill_lr", "decay_every", "real_batch", "final_loss",
+                 "init"),
     )
 
     @dataclass(frozen=True)
     class Config:
         # Outer steps, each on a fresh net and one real batch. None: the original budget of 400 passes
-        # over the training set, ceil(400·N / real_batch) (the paper profile). Other profiles use
-        # max(1000, 5 × profile.iterations), so smoke and cpu both get 1,000. The floor: with the ×0.5
+        # over the training set, ceil(400·N / real_batch) (profiles with paper_budgets: paper). Others
+        # use max(1000, 5 × profile.iterations), so smoke and cpu both get 1,000. The floor: with the ×0.5
         # decay every tenth of the run, Adam moves a raw rate by at most about 0.002 × iterations in
         # all, and shorter runs leave the rates near distill_lr (digits, 1 ipc, MLP: 14–16% after 500
         # steps, 65–70% after 1,000). 5 × K: an outer step costs about one 1-ipc GM iteration (digits,
@@ -82,7 +85,7 @@ class DatasetDistillation(CondenserBase):
 
     @classmethod
     def profile_defaults(cls, profile) -> dict[str, Any]:
-        return {"iterations": None if profile.name == "paper" else max(1000, 5 * profile.iterations)}
+        return {"iterations": None if profile.paper_budgets else max(1000, 5 * profile.iterations)}
 
     def condense(self, train, *, ipc, generator, device, model_factory=None, report=None):
         cfg = self.config

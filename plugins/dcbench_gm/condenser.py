@@ -33,8 +33,10 @@ class GradientMatching(CondenserBase):
     spec = CondenserSpec(
         name="gradient_matching", kind="synthesis", version=1, needs_network=True, deterministic=True,
         description="learn images whose training gradients match real ones, class by class (the paper's DC)",
+        resumable=True, iteration_field="iterations", implementations=tuple(IMPLEMENTATIONS),
+        details=("steps", "net_epochs", "lr_img", "implementation", "math", "iterations_run", "final_loss",
+                 "bn_statistics"),
     )
-    implementations = tuple(IMPLEMENTATIONS)  # timed against each other by `dcbench bench --compare`
 
     @dataclass(frozen=True)
     class Config:

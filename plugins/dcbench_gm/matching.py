@@ -1,7 +1,7 @@
 """One matching step: per-class gradients on real and synthetic images, their distance, and the
 image gradient of that distance. Three implementations with equal results (to rounding):
 
-- ``loop``: one class at a time. Fastest eager path on CPU (FACTS.md: vmap was 2× slower there) and
+- ``loop``: one class at a time. Fastest eager path on CPU (vmap was 1.7× slower there, docs/performance.md) and
   memory bounded by one class; the image gradient is accumulated class by class.
 - ``batched``: classes in chunks through ``torch.func.vmap`` over per-class ``grad`` — a few large
   kernels instead of many small launches, which is what a GPU needs. Real batches of unequal size

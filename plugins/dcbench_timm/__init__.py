@@ -2,7 +2,7 @@
 
 Every model of ``timm.list_models()`` is a network here without being registered one by one: the
 registry hands the part after ``timm:`` to :data:`namespace`. A name stands for the paper's two
-stage variants (PROTOCOL.md, "Stage variants"): the synthesis variant is timm's model as built,
+stage variants (docs/protocol.md, "Stage variants"): the synthesis variant is timm's model as built,
 whose BatchNorm layers dcbench fills with statistics of real images and freezes; the
 classification variant has every BatchNorm swapped for instance norm (timm's fused norm-activation
 layers keep their activation). Models are built with ``pretrained=False`` and the data set's
@@ -20,9 +20,7 @@ from functools import cache
 
 from torch import nn
 
-from dcbench import Architecture, ArchSpec, batchnorm_to_instancenorm
-from dcbench.errors import RegistryError, UserError
-from dcbench.registry import unknown_message
+from dcbench import Architecture, ArchSpec, RegistryError, UserError, batchnorm_to_instancenorm, unknown_message
 from dcbench_timm.fit import ADJUSTMENTS, Fit, create, fit
 
 PREFIX = "timm"

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from dcbench.architecture import batchnorm_to_instancenorm
+from dcbench import batchnorm_to_instancenorm
 
 # Tried in order; the first that passes the probe is used. Dilation leaves the parameters (and so
 # what is learned) unchanged and only keeps the late feature maps larger.

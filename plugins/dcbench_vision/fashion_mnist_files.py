@@ -8,11 +8,10 @@ either (their checksums differ from the ones torchvision pins), so they are gunz
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 from pathlib import Path
 
-from dcbench import DataError
+from dcbench import DataError, write_atomically
 
 # Where the package puts the files; a module constant so tests can point it at a fake folder.
 SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -56,13 +55,8 @@ def copy_system_files(root: Path) -> bool:
 
 
 def _gunzip_atomically(source: Path, destination: Path) -> None:
-    # A plain open (not mkstemp, which makes files 0600) so the copy gets the user's umask, and
-    # the pid in the name keeps two processes filling the same root from sharing a temporary file.
-    tmp = destination.with_name(f".{destination.name}.{os.getpid()}.part")
-    try:
+    def gunzip(tmp: Path) -> None:
         with open(tmp, "wb") as dst, gzip.open(source, "rb") as src:
             shutil.copyfileobj(src, dst, length=1 << 20)
-        os.replace(tmp, destination)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    write_atomically(destination, gunzip)

@@ -11,7 +11,8 @@ from dcbench import CondensedSet, CondenserBase, CondenserSpec, check_ipc
 
 class ToyMean(CondenserBase):
     spec = CondenserSpec(name="toy_mean", kind="synthesis", version=1, needs_network=False, deterministic=True,
-                         description="ipc noisy copies of each class's mean image (a toy)")
+                         description="ipc noisy copies of each class's mean image (a toy)",
+                         details=("class_sizes",))  # the one hook it uses: what it records
 
     @dataclass(frozen=True)
     class Config:
@@ -32,4 +33,5 @@ class ToyMean(CondenserBase):
             if report is not None:
                 report(c + 1, total=classes)
         labels = torch.arange(classes, device=train.labels.device).repeat_interleave(ipc)
+        self.details = {"class_sizes": [len(train.class_indices(c)) for c in range(classes)]}  # images averaged
         return CondensedSet(images=torch.cat(images), labels=labels)
