@@ -130,13 +130,23 @@ def _read_metadata(data: bytes) -> dict[str, Any]:
     return stored["metadata"]
 
 
-def image_grid(condensed: CondensedSet, mean: list[float], std: list[float], classes: int) -> torch.Tensor:
-    """De-normalised images as one (C, H, W) grid in [0, 1], one row per class."""
+def image_grid(artifact: Artifact) -> torch.Tensor:
+    """The set's images as one (C, H, W) grid in [0, 1], one row per class: de-normalised with the
+    data set's statistics; whitened images (ZCA serving) have no pixel values to return to, so each
+    is stretched to [0, 1] instead."""
     from torchvision.utils import make_grid
 
-    images = condensed.images * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
+    condensed, meta = artifact.condensed, artifact.metadata
+    images = condensed.images
+    if meta["options"].get("zca"):
+        flat = images.flatten(1)
+        low, high = flat.min(1).values.view(-1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1)
+        images = (images - low) / (high - low).clamp_min(1e-12)
+    else:
+        mean, std = meta["normalisation"]["mean"], meta["normalisation"]["std"]
+        images = images * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
     images = images.clamp(0, 1)
-    per_class = [images[condensed.labels == c] for c in range(classes)]
+    per_class = [images[condensed.labels == c] for c in range(meta["dataset_spec"]["classes"])]
     width = max((len(x) for x in per_class), default=1)
     blank = torch.ones_like(images[:1])
     rows = [torch.cat([x, blank.expand(width - len(x), -1, -1, -1)]) for x in per_class]

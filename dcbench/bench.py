@@ -19,6 +19,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from dcbench.artifacts import Artifact, keep, load_artifact
 from dcbench.cells import SynthCell, Workspace, check_inputs
+from dcbench.classification import STANDARD
 from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, default_data_root
 from dcbench.errors import UserError
@@ -26,6 +27,8 @@ from dcbench.events import Ended, Finished, Planned, Reused, Started, Subscriber
 from dcbench.grid.plan import GridRequest, expand
 from dcbench.grid.result import GridResult
 from dcbench.grid.scheduler import Runner, Scheduler, artifact_unlocks
+from dcbench.imports import Exported, ImportRequest, export_set, prepare, store_prepared
+from dcbench.interchange import Keys, format_named
 from dcbench.leaderboard import Leaderboard, open_leaderboard
 from dcbench.profiles import budget
 from dcbench.recorder import Recorder, RunLog
@@ -116,11 +119,12 @@ class Bench:
     @_recorded
     def synthesize(self, condenser: str, *, dataset: str = "digits", ipc: int = 1, seed: int = 0,
                    synth: str | None = None, overrides: Mapping[str, Any] | None = None, profile: str | None = None,
-                   size: int | None = None, channels: int | None = None, rerun: bool = False) -> Condensation:
+                   size: int | None = None, channels: int | None = None, zca: bool = False,
+                   rerun: bool = False) -> Condensation:
         """Condense ``dataset`` into ``ipc`` images per class; returns the condensation record, whose
         ``artifact`` is the set's id. A set already stored is returned as stored (``rerun`` makes it again)."""
         cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
-                         synth_net=synth, options=DatasetOptions(size=size, channels=channels),
+                         synth_net=synth, options=DatasetOptions.of(size, channels, zca),
                          overrides=_overrides(overrides))
         bound = cell.bind()
         task = synth_task(bound)
@@ -138,29 +142,33 @@ class Bench:
 
     @_recorded
     def evaluate(self, artifact: str, *, cls: Selector = "convnet", evals: int | None = None, seed: int = 0,
-                 profile: str | None = None) -> list[Evaluation]:
+                 profile: str | None = None, size: int | None = None, channels: int | None = None,
+                 zca: bool | None = None) -> list[Evaluation]:
         """Train ``evals`` fresh nets (default: the profile's) of each ``cls`` network on a condensed set
         (id, unique 6+ digit prefix, or file) and test them; under its learned schedule too, when the set
-        has one. ``profile``: whose classification budgets (default: the set's). One record per net, in
-        the order network, schedule, net; nets already stored are not trained again."""
+        has one. ``profile``: whose classification budgets (default: the set's; for an imported set, the
+        Bench's). One record per net, in the order network, schedule, net; nets already stored are not
+        trained again. The data set is served as the set was made; ``size``, ``channels`` and ``zca``, when
+        given, must say the same (``zca=False`` for a whitened set is refused: its test split is whitened)."""
         nets = self.select("architecture", cls)
         loaded = load_artifact(artifact, self.results)
         meta = loaded.metadata
-        profile = profile or meta["profile"]
+        _check_serving(meta, size=size, channels=channels, zca=zca)
+        profile = profile or meta["profile"] or self.profile  # an imported set has no profile of its own
         n = budget(evals, get_registry().profile(profile).evals, "--evals")
         tasks = eval_tasks(loaded, nets, n, base_seed=seed, profile=profile)
         return self._evaluations(tasks, meta["dataset"], DatasetOptions(**meta["options"]), artifact=loaded)
 
     @_recorded
     def evaluate_whole(self, *, dataset: str, cls: Selector = "convnet", evals: int | None = None, seed: int = 0,
-                       profile: str | None = None, size: int | None = None,
-                       channels: int | None = None) -> list[Evaluation]:
+                       profile: str | None = None, size: int | None = None, channels: int | None = None,
+                       zca: bool = False) -> list[Evaluation]:
         """Train ``cls`` networks on the whole training split of ``dataset`` (the "whole dataset"
         reference: the whole-data runs of seeds ``seed`` … ``seed + evals - 1``) and test them."""
         nets = self.select("architecture", cls)
         profile = profile or self.profile
         n = budget(evals, get_registry().profile(profile).evals, "--evals")
-        options = DatasetOptions(size=size, channels=channels)
+        options = DatasetOptions.of(size, channels, zca)
         tasks = whole_tasks(dataset, options, nets, n, base_seed=seed, profile=profile)
         return self._evaluations(tasks, dataset, options)
 
@@ -180,17 +188,57 @@ class Bench:
             self._emit(Reused(record))
         return [written.get(task.key) or queue.stored[task.key] for task in tasks]
 
+    # --- sets made elsewhere ----------------------------------------------------------------------
+
+    @_recorded
+    def import_set(self, path: str | Path, *, dataset: str, format: str | None = None,
+                   normalization: str | None = None, name: str = "imported", source: str | None = None,
+                   size: int | None = None, channels: int | None = None, zca: bool = False,
+                   images_key: str = "images", labels_key: str = "labels") -> list[Condensation]:
+        """Import the condensed set(s) of a file or folder made by another codebase, for ``dataset`` served
+        as the set was made (``size``, ``channels``, ``zca``). ``format``: dc, mtt, tensors or folder (None:
+        told from the content); ``normalization``: dataset, unit or zca (None: unit for a folder of
+        images, else dataset), declared, never guessed (docs/import.md). Every set is checked before any
+        is stored; each becomes an artifact and a done condensation record named ``import:NAME``, one
+        per experiment of a dc file. Importing the same file again returns the same records."""
+        request = ImportRequest(Path(path), dataset, format=format, normalization=normalization, name=name,
+                                source=source, options=DatasetOptions.of(size, channels, zca),
+                                keys=Keys(images=images_key, labels=labels_key))
+        data = load_dataset(get_registry().datasets.canonical(dataset), request.options, root=self.data_root,
+                            download=self.download)
+        prepared = prepare(request, data)
+        with self._store() as store, Recorder(store).run("import", self._argv(), "cpu") as log:
+            return [log.record(store_prepared(one, self.results)) for one in prepared]
+
+    def export(self, artifact: str | Path, *, format: str, out: str | Path) -> Exported:
+        """Write a stored set as another codebase reads it: ``format`` dc, mtt, tensors (.pt, .safetensors or
+        .npz, by ``out``'s suffix) or folder (PNG files, one sub-folder per class). A dc file carries the
+        set's stored accuracies per classification net. Importing the export gives the same tensors back
+        (for folder, 8-bit pixels)."""
+        fmt = format_named(format)
+        loaded = load_artifact(artifact, self.results)
+        accuracies: dict[str, list[float]] = {}
+        with self._store(write=False) as store:
+            for row in store.rows("evaluations", "artifact = ? AND status = 'done' AND schedule = ?",
+                                  [loaded.id, STANDARD]):
+                accuracies.setdefault(row["cls_net"], []).append(row["accuracy"])
+        return export_set(loaded, fmt, Path(out), accuracies)
+
     # --- grids -----------------------------------------------------------------------------------
 
     @_recorded
-    def grid(self, condenser: Selector = "all", *, synth: Selector = "convnet", cls: Selector = "convnet",
+    def grid(self, condenser: Selector | None = None, *, synth: Selector = "convnet", cls: Selector = "convnet",
              dataset: Selector = "digits", ipc: int | str | Iterable[int] = 1, runs: int | None = None,
              evals: int | None = None, seed: int = 0, profile: str | None = None,
              overrides: Mapping[str, Any] | None = None, whole: bool = False, rerun: str = "missing",
              dry_run: bool = False, runner: str = "ray", ray_address: str | None = None,
              gpus_per_cell: float | None = None, cpus_per_cell: float = 1.0, ray_cpus: int | None = None,
-             ray_gpus: int | None = None, size: int | None = None, channels: int | None = None) -> GridResult:
+             ray_gpus: int | None = None, size: int | None = None, channels: int | None = None,
+             zca: bool = False, imports: Selector = ()) -> GridResult:
         """Run a grid: condensers × synthesis nets × classification nets × data sets × ipc × runs.
+
+        ``condenser`` None: every condenser, unless ``imports`` names stored sets (ids, prefixes or
+        files; imported ones, say): then only those, each evaluated on every ``cls`` net.
 
         Only cells missing from the store are computed (``rerun``: ``missing``, ``failed``, ``all``).
         Pairs that cannot work, plugins that fail to load and selector parts that name nothing are
@@ -202,11 +250,16 @@ class Bench:
         options = RunnerOptions(device=self.device, address=ray_address, cpus_per_cell=cpus_per_cell,
                                 gpus_per_cell=gpus_per_cell, num_cpus=ray_cpus, num_gpus=ray_gpus)
         kind.check(options)
+        refs = tuple(ref.strip() for ref in _selector(imports).split(",") if ref.strip())
+        artifacts = [load_artifact(ref, self.results) for ref in refs]
+        if condenser is None:
+            condenser = "" if artifacts else "all"
         request = GridRequest(condensers=_selector(condenser), datasets=_selector(dataset), synth=_selector(synth),
                               cls=_selector(cls), ipcs=_ipcs(ipc), seed=seed, profile=profile or self.profile,
-                              runs=runs, evals=evals, options=DatasetOptions(size=size, channels=channels),
-                              overrides=_overrides(overrides), whole=whole)
-        plan = expand(request, data_root=self.data_root, download=self.download)
+                              runs=runs, evals=evals, options=DatasetOptions.of(size, channels, zca),
+                              overrides=_overrides(overrides), whole=whole,
+                              imports=tuple(artifact.id for artifact in artifacts))
+        plan = expand(request, data_root=self.data_root, download=self.download, artifacts=artifacts)
 
         def per_set(task: Task) -> int:  # the evaluations a synth task's set will unlock
             return len(plan.cls_nets[task.skeleton.dataset]) * plan.evals
@@ -214,11 +267,13 @@ class Bench:
         with self._store(write=not dry_run) as store:
             queue = Scheduler(store, self.results, rerun=rerun,
                               unlocks=artifact_unlocks(self.results, plan.cls_nets, plan.evals), estimate=per_set)
-            queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes)
+            queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes + plan.imports)
             planned = queue.to_compute
             self._emit(Planned(plan, planned, queue.counts["stored"]))
             log = None
             if not dry_run and not queue.finished:
+                for artifact in artifacts:
+                    keep(artifact, self.results)  # a set given as a file: its cells find it by id
                 chosen = kind.make(self._worker(), options)
                 log = self._execute(store, queue, "grid", None, runner=chosen, first=plan.unloadable,
                                     log_dir=self.results / "logs")
@@ -236,7 +291,7 @@ class Bench:
                   iterations: int = 4, compare: bool = False,
                   vary: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] = (), seed: int = 0,
                   profile: str | None = None, overrides: Mapping[str, Any] | None = None, size: int | None = None,
-                  channels: int | None = None) -> list[Benchmark]:
+                  channels: int | None = None, zca: bool = False) -> list[Benchmark]:
         """Time a condenser without evaluating it, cold, in a scratch folder: seconds per outer iteration
         (``iterations`` of them, the first a warm-up) or in total, and peak memory. ``compare`` times
         every implementation it offers, ``vary`` every combination of the given hyperparameter values,
@@ -244,7 +299,7 @@ class Bench:
         if iterations < 1:
             raise UserError(f"--iterations must be at least 1, got {iterations}")
         cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
-                         synth_net=synth, options=DatasetOptions(size=size, channels=channels))
+                         synth_net=synth, options=DatasetOptions.of(size, channels, zca))
         forced = dict(_overrides(overrides))
         if field := cell.bind().condenser.spec.iteration_field:
             forced.setdefault(field, iterations)
@@ -362,6 +417,20 @@ class Bench:
     def _argv(self) -> list[str]:
         """What a run records as its command line: the CLI's, or the Python call that made it."""
         return self.argv if self.argv is not None else (_CALL.get() or ["Bench"])
+
+
+def _check_serving(meta: dict[str, Any], *, size: int | None, channels: int | None, zca: bool | None) -> None:
+    """Serving options given for a stored set must be the set's own."""
+    served = meta["options"]
+    if zca is not None and bool(served.get("zca")) != zca:
+        raise UserError("this set was made (or imported) ZCA-whitened and is tested on the whitened test split: "
+                        "add --zca" if served.get("zca") else
+                        "--zca: this set was not made whitened; its test split is served as it was made, drop --zca")
+    for name, value in (("size", size), ("channels", channels)):
+        made = meta["dataset_spec"][name]
+        if value is not None and made != value:
+            raise UserError(f"--{name} {value}: this set was made with the data set served at {name} {made}, "
+                            f"and is evaluated so; drop --{name}")
 
 
 def _selector(value: Selector) -> str:

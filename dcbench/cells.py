@@ -270,8 +270,9 @@ class BoundEval:
             chans, size = cell.options.channels or dataset.spec.channels, cell.options.size or dataset.spec.size
         if reason := arch.spec.refusal(in_chans=chans, img_size=size):
             raise UserError(f"{arch.name} cannot classify {dataset.name} ({chans}×{size}×{size}): {reason}")
-        protocol = Classification.of(profile, reg.dataset_settings(dataset.name), whole=meta is None,
-                                     schedule=cell.schedule)
+        settings = reg.dataset_settings(dataset.name)
+        protocol = (Classification.for_set(profile, settings, meta, schedule=cell.schedule) if meta
+                    else Classification.of(profile, settings, whole=True))
         identity = {
             "artifact": cell.artifact, "dataset": dataset.name,
             "options": meta["options"] if meta else cell.options.to_json(),
@@ -300,7 +301,7 @@ class BoundEval:
             meta = self.artifact.metadata
             origin = meta["condenser_origin"]
             known.update(artifact=cell.artifact, condensation=meta["key"], condenser=meta["condenser"],
-                         condenser_version=meta["condenser_version"], condenser_origin=_origin_text(origin),
+                         condenser_version=meta["condenser_version"], condenser_origin=origin_text(origin),
                          third_party=bool(origin["third_party"]), synth_net=meta["synth_net"], ipc=meta["ipc"],
                          run_seed=meta["seed"])
         return Evaluation(**known)
@@ -360,7 +361,11 @@ def _plugin_versions(*origins: Origin) -> dict[str, str]:
     return found
 
 
-def _origin_text(origin: dict[str, Any]) -> str:
+def origin_text(origin: dict[str, Any]) -> str:
+    """Where a set's condenser came from, as rows show it: built-in, a plugin's package, or an import."""
+    if origin.get("imported"):
+        source = f"{origin['source']}; " if origin.get("source") else ""
+        return f"imported: {source}{origin['file']} ({origin['format']}, sha256 {origin['sha256'][:12]})"
     return "built-in" if not origin["third_party"] else f"{origin['distribution']} {origin['version']}"
 
 

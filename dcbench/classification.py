@@ -11,6 +11,7 @@ no stored result is voided.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -34,6 +35,12 @@ SCHEDULES = (STANDARD, LEARNED)
 LEARNED_RECIPE = {"kind": "learned_schedule", "init": "xavier_normal", "optimizer": "sgd",
                   "lr": "the set's learned rate per step", "momentum": 0.0, "weight_decay": 0.0}
 
+#: How a set's labels are trained on: class indices, or soft labels (the set's extra SOFT_LABELS,
+#: N × classes) given as probabilities or as logits (turned into probabilities by a softmax).
+HARD, PROBABILITIES, LOGITS = "hard", "probabilities", "logits"
+LABELS = (HARD, PROBABILITIES, LOGITS)
+SOFT_LABELS = "soft_labels"
+
 
 @dataclass(frozen=True)
 class Classification:
@@ -41,17 +48,32 @@ class Classification:
 
     recipe: Recipe
     schedule: str = STANDARD
+    labels: str = HARD
+    # a step size learned with the set (MTT's syn_lr), which replaces the recipe's learning rate
+    set_lr: float | None = None
 
     @classmethod
-    def of(cls, profile: Profile, dataset_settings: dict[str, Any], *, whole: bool,
-           schedule: str = STANDARD) -> "Classification":
-        """The configuration a profile gives on a data set: for a condensed set, or the whole split."""
+    def of(cls, profile: Profile, dataset_settings: dict[str, Any], *, whole: bool, schedule: str = STANDARD,
+           labels: str = HARD, set_lr: float | None = None) -> "Classification":
+        """The configuration a profile gives on a data set: for a condensed set (with its labels and
+        learned step size, if it has them), or the whole split."""
         if schedule not in SCHEDULES:
             raise UserError(f"schedule {schedule!r} is not one of {', '.join(SCHEDULES)}")
-        if whole and schedule != STANDARD:
+        if labels not in LABELS:
+            raise UserError(f"labels {labels!r} is not one of {', '.join(LABELS)}")
+        if whole and (schedule != STANDARD or labels != HARD or set_lr is not None):
             raise UserError("the whole training split is trained with the standard schedule only")
         recipe = (Recipe.whole_data if whole else Recipe.condensed)(profile, dataset_settings)
-        return cls(recipe, schedule)
+        if set_lr is not None:
+            recipe = dataclasses.replace(recipe, lr=set_lr)
+        return cls(recipe, schedule, labels, set_lr)
+
+    @classmethod
+    def for_set(cls, profile: Profile, dataset_settings: dict[str, Any], artifact_meta: dict[str, Any], *,
+                schedule: str = STANDARD) -> "Classification":
+        """The configuration of a stored set's evaluations: its labels and step size are the set's."""
+        return cls.of(profile, dataset_settings, whole=False, schedule=schedule,
+                      labels=artifact_meta.get("labels", HARD), set_lr=artifact_meta.get("set_lr"))
 
     @property
     def recorded_recipe(self) -> dict[str, Any]:
@@ -59,8 +81,20 @@ class Classification:
         return LEARNED_RECIPE if self.schedule == LEARNED else self.recipe.to_json()
 
     def identity(self) -> dict[str, Any]:
-        """This configuration's part of an evaluation's key."""
-        return {"recipe": self.recorded_recipe, "schedule": self.schedule}
+        """This configuration's part of an evaluation's key (a field at its default adds nothing)."""
+        identity: dict[str, Any] = {"recipe": self.recorded_recipe, "schedule": self.schedule}
+        if self.labels != HARD:
+            identity["labels"] = self.labels
+        if self.set_lr is not None:
+            identity["set_lr"] = self.set_lr
+        return identity
+
+    def targets(self, condensed: CondensedSet) -> torch.Tensor:
+        """What the net is trained to predict: class indices, or the set's soft labels as probabilities."""
+        if self.labels == HARD:
+            return condensed.labels
+        soft = condensed.extras[SOFT_LABELS].float()
+        return soft.softmax(1) if self.labels == LOGITS else soft
 
     def train(self, arch: Callable[..., nn.Module], spec: DatasetSpec, condensed: CondensedSet, *, seed: int,
               device: torch.device, report: Callable[..., None]) -> nn.Module:
@@ -70,7 +104,7 @@ class Classification:
         with seeded_init(gen):
             net = arch(in_chans=spec.channels, num_classes=spec.classes, img_size=spec.size, stage="classification")
         net = net.to(device)
-        images, labels = condensed.images.to(device), condensed.labels.to(device)
+        images, labels = condensed.images.to(device), self.targets(condensed).to(device)
         if self.schedule == LEARNED:
             return train_with_schedule(net, images, labels, LearnedSchedule.from_extras(condensed.extras),
                                        generator=gen)

@@ -48,20 +48,35 @@ class DatasetSpec:
         return dataclasses.asdict(self)
 
 
+#: The regularisation of ZCA whitening: what MTT and KIP whiten with (added to the covariance's
+#: eigenvalues, so directions of little variance are not blown up).
+ZCA_REGULARISATION = 0.1
+
+
 @dataclass(frozen=True)
 class DatasetOptions:
-    """How to serve a data set: ``size`` (square side) and ``channels`` (1 or 3); None = native."""
+    """How to serve a data set: ``size`` (square side) and ``channels`` (1 or 3), None = native;
+    ``zca``: the regularisation of ZCA whitening after normalisation, None = not whitened."""
 
     size: int | None = None
     channels: int | None = None
+    zca: float | None = None
 
     def __post_init__(self) -> None:
         if self.channels not in (None, 1, 3):
             raise UserError(f"channels must be 1 or 3, got {self.channels}")
         if self.size is not None and self.size < 4:
             raise UserError(f"image size must be at least 4 pixels, got {self.size}")
+        if self.zca is not None and not self.zca > 0:
+            raise UserError(f"the ZCA regularisation must be positive, got {self.zca}")
 
-    def to_json(self) -> dict[str, int]:
+    @classmethod
+    def of(cls, size: int | None = None, channels: int | None = None, zca: bool = False) -> "DatasetOptions":
+        """The options as commands take them: ``zca`` whitens with :data:`ZCA_REGULARISATION`."""
+        return cls(size=size, channels=channels, zca=ZCA_REGULARISATION if zca else None)
+
+    def to_json(self) -> dict[str, Any]:
+        # options left at None are left out, so that keys made before an option existed stay the same
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
@@ -155,11 +170,40 @@ def serve(factory: DatasetFactory, raw: RawData, options: DatasetOptions) -> Loa
     )
     m = torch.tensor(mean).view(1, -1, 1, 1)
     s = torch.tensor(std).view(1, -1, 1, 1)
+    train, test = (train - m) / s, (test - m) / s
+    if options.zca is not None:
+        whiten = Whitening.fit(train, options.zca)  # fitted on the training split only
+        train, test = whiten(train), whiten(test)
     return LoadedDataset(
-        train=Split(((train - m) / s).contiguous(), raw.train_labels.long(), spec),
-        test=Split(((test - m) / s).contiguous(), raw.test_labels.long(), spec),
+        train=Split(train.contiguous(), raw.train_labels.long(), spec),
+        test=Split(test.contiguous(), raw.test_labels.long(), spec),
         spec=spec,
     )
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """ZCA whitening of normalised images: ``(x - mean) W`` with ``W = U (S + eps)^-1/2 Uᵀ`` from the
+    eigendecomposition ``U S Uᵀ`` of the images' covariance (unbiased). With ``eps`` → 0 the whitened
+    training images have identity covariance; ``eps`` keeps directions of little variance from
+    being amplified, and the image stays close to the original (ZCA, unlike PCA, does not rotate)."""
+
+    mean: torch.Tensor  # (D,)
+    matrix: torch.Tensor  # (D, D), symmetric
+
+    @classmethod
+    def fit(cls, images: torch.Tensor, regularisation: float) -> "Whitening":
+        flat = images.reshape(len(images), -1).double()
+        mean = flat.mean(0)
+        centred = flat - mean
+        covariance = centred.T @ centred / (len(flat) - 1)
+        values, vectors = torch.linalg.eigh(covariance)
+        scale = (values.clamp_min(0) + regularisation).rsqrt()
+        return cls(mean, (vectors * scale) @ vectors.T)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        flat = images.reshape(len(images), -1).double()
+        return ((flat - self.mean) @ self.matrix).to(images.dtype).reshape(images.shape)
 
 
 def _reshape(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:

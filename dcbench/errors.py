@@ -25,3 +25,7 @@ class ArtifactError(UserError):
 
 class StoreError(UserError):
     """The results store cannot be used (e.g. written by another schema version)."""
+
+
+class InterchangeError(UserError):
+    """A condensed set offered for import (or asked for export) that cannot be taken as it is."""

@@ -20,11 +20,12 @@ from typing import Any, Iterable
 
 from dcbench.classification import STANDARD
 from dcbench.errors import UserError
-from dcbench.records import WHOLE
+from dcbench.records import IMPORTED, WHOLE
 from dcbench.store import Store
 
 MEMORY_KINDS = {"process_max_rss": "CPU RSS", "cuda_max_allocated": "CUDA"}
 THIRD_PARTY_NOTE = "* a third-party plugin's result (not shipped with dcbench)"
+IMPORTED_NOTE = "(imported): a set made elsewhere and imported, its source in the provenance table"
 SCORE_NOTE = "test accuracy %: mean ± population std (n classification nets)"
 
 
@@ -85,10 +86,17 @@ class Method:
     third_party: bool = False
 
     @property
+    def imported(self) -> bool:
+        return self.condenser.startswith(IMPORTED)
+
+    @property
     def label(self) -> str:
         if self.condenser == WHOLE:
             return "whole data"
-        text = self.condenser + ("*" if self.third_party else "")
+        if self.imported:
+            text = f"{self.condenser.removeprefix(IMPORTED)} (imported)"
+        else:
+            text = self.condenser + ("*" if self.third_party else "")
         if self.variant:
             text += f" [{self.variant}]"
         if self.schedule != STANDARD:
@@ -209,6 +217,10 @@ class Leaderboard:
     @property
     def third_party(self) -> bool:
         return any(e.third_party for e in self.entries)
+
+    @property
+    def imported(self) -> bool:
+        return any(e.method.imported for e in self.entries)
 
     def profiles(self) -> list[str]:
         return sorted({e.profile for e in self.entries})
@@ -346,13 +358,18 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
         by_method[(setting, method)] += rows
     provenances = {key: Provenance.of(rows) for key, rows in by_method.items()}
 
-    where, args = _filters("", dataset, ipc, profile, whole=False)
+    # imported sets have no profile of their own: they belong to every profile they were evaluated under
+    where, args = _filters("", dataset, ipc, None, whole=False)
+    profiles = {e.profile for e in entries}
     syntheses: dict[tuple, list[dict]] = defaultdict(list)
     for c in store.rows("condensations", where, args):
-        setting = _setting(c)
-        name = variants.get(((setting, c["condenser"]), (c["condenser_version"], _config(c["config"]))))
-        if name is not None:  # a configuration nothing was evaluated with has no entry to cost
-            syntheses[(setting, c["condenser"], name, c["synth_net"])].append(c)
+        for found in ([c["profile"]] if c["profile"] is not None else sorted(profiles)):
+            if found not in profiles:
+                continue
+            setting = _setting({**c, "profile": found})
+            name = variants.get(((setting, c["condenser"]), (c["condenser_version"], _config(c["config"]))))
+            if name is not None:  # a configuration nothing was evaluated with has no entry to cost
+                syntheses[(setting, c["condenser"], name, c["synth_net"])].append(c)
     costs, artifacts = {}, {}
     for key, rows in syntheses.items():
         peaks: dict[str, int] = {}
@@ -513,4 +530,5 @@ def provenance(board: Leaderboard) -> View:
 
 
 def _caption(board: Leaderboard, text: str) -> str:
-    return f"{text} {THIRD_PARTY_NOTE}." if board.third_party else text
+    notes = [note for note, shown in ((THIRD_PARTY_NOTE, board.third_party), (IMPORTED_NOTE, board.imported)) if shown]
+    return " ".join([text, *(f"{note}." for note in notes)])

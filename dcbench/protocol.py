@@ -59,12 +59,15 @@ def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, re
                   on_epoch: Callable[[int, float, float], None] | None = None,
                   on_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> nn.Module:
     """Train ``net`` in place on tensors already on its device; shuffling and augmentation draw
-    from ``generator`` only. ``on_epoch(epoch, mean_loss, train_accuracy)`` after every pass;
+    from ``generator`` only. ``labels``: class indices (N,), or soft targets, class probabilities
+    (N, classes) trained on with the soft cross-entropy (a hit is then the most probable class).
+    ``on_epoch(epoch, mean_loss, train_accuracy)`` after every pass;
     ``on_batch(indices, correct)`` after every step, with which examples its forward pass got
     right (forgetting statistics are made of these)."""
     augment = AUGMENTATIONS[recipe.augment] if recipe.augment else None
     optimizer = _sgd(net, recipe, recipe.lr)
     n = images.shape[0]
+    classes = labels if labels.ndim == 1 else labels.argmax(1)
     net.train()
     for epoch in range(recipe.epochs):
         order = torch.randperm(n, generator=generator).to(images.device)
@@ -80,7 +83,7 @@ def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, re
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            hits = logits.detach().argmax(1) == y
+            hits = logits.detach().argmax(1) == classes[idx]
             total_loss += loss.detach() * len(idx)
             correct += hits.sum()
             if on_batch is not None:

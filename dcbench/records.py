@@ -18,6 +18,8 @@ from typing import Any, ClassVar, TypeVar, Union
 
 #: The condenser name of results trained on the whole training split (no condensed set).
 WHOLE = "whole_data"
+#: The name space of sets made elsewhere and imported (``import:NAME``): never one of dcbench's condensers.
+IMPORTED = "import:"
 DONE, FAILED = "done", "failed"
 
 _STORED = "dcbench.column"

@@ -50,13 +50,16 @@ def eval_tasks(artifact: Artifact, nets: list[str], evals: int, *, base_seed: in
                profile: str | None = None) -> list[Task]:
     """The evaluations of one condensed set: ``evals`` fresh nets per network and schedule.
 
-    ``profile``: the classification budgets to use (default: the set's own profile)."""
+    ``profile``: the classification budgets to use (default: the set's own profile). A set imported
+    from a dcbench export draws the nets of the set it was exported from (``same_as``), so that the
+    same tensors give the same accuracies."""
     meta = artifact.metadata
+    basis = meta.get("same_as") or artifact.id
     what = f"{meta['condenser']}{'/' + meta['synth_net'] if meta['synth_net'] else ''} {meta['dataset']} " \
            f"ipc {meta['ipc']} seed {meta['seed']}"
     tasks = []
     for net, schedule, i in itertools.product(nets, schedules_of(meta), range(evals)):
-        cell = EvalCell(cls_net=net, eval_index=i, seed=eval_seed(base_seed, artifact.id, net, i),
+        cell = EvalCell(cls_net=net, eval_index=i, seed=eval_seed(base_seed, basis, net, i),
                         profile=profile or meta["profile"], artifact=artifact.id, schedule=schedule)
         bound = cell.bind(artifact)
         shown = net if schedule == STANDARD else f"{net} ({schedule} schedule)"

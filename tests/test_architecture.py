@@ -18,9 +18,11 @@ DOC = REPO / "docs" / "architecture.md"
 # Bottom to top. A module may import modules of its own layer and of the layers below it, never above.
 LAYERS: dict[str, list[str]] = {
     "foundation": ["version", "errors", "runtime", "files", "records", "profiles"],
-    "contracts": ["architecture", "dataset", "condenser", "checkpoint", "schedule", "augment", "protocol"],
+    "contracts": ["architecture", "dataset", "condenser", "checkpoint", "schedule", "augment", "protocol",
+                  "interchange", "interchange.portable", "interchange.safe", "interchange.dc", "interchange.mtt",
+                  "interchange.tensors", "interchange.folder"],
     "components": ["registry", "data"],
-    "cells": ["artifacts", "reference", "classification", "cells", "tasks", "timing", "testing"],
+    "cells": ["artifacts", "reference", "classification", "cells", "imports", "tasks", "timing", "testing"],
     "storage": ["store", "events", "recorder"],
     "orchestration": ["grid", "grid.plan", "grid.scheduler", "grid.result", "runner", "runner.local",
                       "runner.ray", "runner.reaper"],

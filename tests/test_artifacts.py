@@ -16,6 +16,7 @@ from safetensors.torch import save as save_tensors
 
 from dcbench.artifacts import (
     SUFFIX,
+    Artifact,
     artifacts_dir,
     image_grid,
     load_artifact,
@@ -333,6 +334,13 @@ def test_same_seed_gives_the_same_artifact_id(tmp_path: Path) -> None:
 # Image grids
 
 
+def _artifact(condensed: CondensedSet, mean: list[float], std: list[float], classes: int,
+              options: dict | None = None) -> Artifact:
+    meta = {"normalisation": {"mean": mean, "std": std}, "dataset_spec": {"classes": classes},
+            "options": options or {}}
+    return Artifact("0" * 64, Path("unused"), condensed, meta)
+
+
 def test_image_grid_and_png_layout(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -343,7 +351,7 @@ def test_image_grid_and_png_layout(tmp_path: Path) -> None:
     mean, std = [0.5], [0.25]
     condensed = CondensedSet(images=(raw - mean[0]) / std[0], labels=labels)
 
-    grid = image_grid(condensed, mean, std, classes)
+    grid = image_grid(_artifact(condensed, mean, std, classes))
     tile = size * scale
     height, width = classes * (tile + pad) + pad, ipc * (tile + pad) + pad
     assert grid.shape == (3, height, width)
@@ -368,12 +376,23 @@ def test_image_grid_clamps_and_pads_short_classes() -> None:
     images = torch.full((3, 3, 32, 32), 5.0)  # de-normalised 3.0: clamped to 1
     images[1] = -5.0  # de-normalised -2.0: clamped to 0
     condensed = CondensedSet(images=images, labels=torch.tensor([0, 0, 1]))
-    grid = image_grid(condensed, mean, std, classes=2)
+    grid = image_grid(_artifact(condensed, mean, std, classes=2))
     assert grid.shape == (3, 2 * 34 + 2, 2 * 34 + 2)  # 32 px images are not upscaled
     assert float(grid.min()) == 0.0 and float(grid.max()) == 1.0
     assert bool((grid[:, 2:34, 2:34] == 1.0).all())
     assert bool((grid[:, 2:34, 36:68] == 0.0).all())
     assert bool((grid[:, 36:68, 36:68] == 1.0).all())  # class 1 has one image: a blank white tile
+
+
+def test_image_grid_stretches_whitened_images_each_to_the_full_range() -> None:
+    images = torch.stack([torch.linspace(-3, 5, 64).view(1, 8, 8), torch.linspace(0.1, 0.2, 64).view(1, 8, 8)])
+    grid = image_grid(_artifact(CondensedSet(images=images, labels=torch.tensor([0, 1])), [0.5], [0.25], 2,
+                                options={"zca": 0.1}))
+    tile = 8 * 4
+    for row in range(2):
+        y = 2 + row * (tile + 2)
+        block = grid[0, y:y + tile, 2:2 + tile]
+        assert float(block.min()) == 0.0 and abs(float(block.max()) - 1.0) < 1e-6, row
 
 
 def test_a_set_given_as_a_file_from_elsewhere_is_evaluated_and_kept(tmp_path: Path) -> None:

@@ -60,13 +60,15 @@ def synth(
     rerun: Annotated[bool, typer.Option("--rerun", help="Compute again even if this cell is stored.")] = False,
     size: Optional[int] = None,
     channels: Optional[int] = None,
+    zca: bool = False,
 ) -> None:
     """Condense a data set into IPC images per class and save the artifact."""
     nets = bench.select("architecture", cls, load=True) if cls else []  # mistakes here stop before synthesis
     if nets:
         budget(evals, 1, "--evals")
     made = bench.synthesize(cell.condenser, dataset=cell.dataset, ipc=cell.ipc, seed=cell.seed, synth=cell.synth_net,
-                            overrides=cell.overrides, profile=cell.profile, size=size, channels=channels, rerun=rerun)
+                            overrides=cell.overrides, profile=cell.profile, size=size, channels=channels, zca=zca,
+                            rerun=rerun)
     if not made.done:
         err_console.print(f"[red]synthesis failed[/red]: {escape(made.error or '')} (recorded in "
                           f"{bench.results / FILENAME})")
@@ -93,9 +95,11 @@ def eval_(
     whole: Annotated[bool, typer.Option("--whole", help="Train on the whole training split of --dataset.")] = False,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Data set (with --whole).")] = None,
     seed: SeedOpt = 0,
-    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile \\[default: the artifact's].")] = None,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="Profile \\[default: the artifact's; smoke for "
+                                                                     "an imported set].")] = None,
     size: Optional[int] = None,
     channels: Optional[int] = None,
+    zca: bool = False,
 ) -> None:
     """Train fresh networks on a condensed set (or the whole data) and test them."""
     nets = bench.select("architecture", cls)
@@ -105,10 +109,65 @@ def eval_(
         if not dataset:
             raise UserError("--whole needs --dataset NAME")
         records = bench.evaluate_whole(dataset=dataset, cls=nets, evals=evals, seed=seed, profile=profile or "smoke",
-                                       size=size, channels=channels)
+                                       size=size, channels=channels, zca=zca)
     else:
-        records = bench.evaluate(artifact, cls=nets, evals=evals, seed=seed, profile=profile)
+        records = bench.evaluate(artifact, cls=nets, evals=evals, seed=seed, profile=profile, size=size,
+                                 channels=channels, zca=zca)
     _print_evaluations(records)
+
+
+# --- import / export ---------------------------------------------------------------------------
+
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help="dc, mtt, tensors or folder \\[default: told from "
+                                                                   "the content].", show_default=False)]
+
+
+@app.command("import")
+@uses_bench
+def import_(
+    bench: Bench,
+    path: Annotated[Path, typer.Argument(help="The file or folder of the set(s) made elsewhere.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="The data set the set(s) condense.")],
+    format: FormatOpt = None,
+    normalization: Annotated[Optional[str], typer.Option(
+        "--normalization", help="dataset (normalised with the data set's mean/std), unit (pixels in [0, 1]) or zca "
+                                "(whitened; with --zca) \\[default: unit for a folder of images, else dataset].",
+        show_default=False)] = None,
+    name: Annotated[str, typer.Option("--name", help="The method's name: rows show it as import:NAME.")] = "imported",
+    source: Annotated[Optional[str], typer.Option("--source", help="Where the set comes from (paper, URL), "
+                                                                   "recorded with it.")] = None,
+    images_key: Annotated[str, typer.Option("--images-key", help="The images' name in a tensors file.")] = "images",
+    labels_key: Annotated[str, typer.Option("--labels-key", help="The labels' name in a tensors file.")] = "labels",
+    size: Optional[int] = None,
+    channels: Optional[int] = None,
+    zca: bool = False,
+) -> None:
+    """Import condensed sets made by other codebases (checked, then stored as artifacts); prints their ids.
+
+    Evaluate them with `dcbench eval ID` or `dcbench grid --import ID,ID`."""
+    made = bench.import_set(path, dataset=dataset, format=format, normalization=normalization, name=name,
+                            source=source, size=size, channels=channels, zca=zca, images_key=images_key,
+                            labels_key=labels_key)
+    for record in made:
+        config = record.config or {}
+        out.print(f"artifact [bold]{record.artifact}[/bold]  ({record.condenser}, {record.dataset}, ipc {record.ipc}, "
+                  f"experiment {record.seed}; {config.get('format')}, normalisation {config.get('normalization')})")
+
+
+@app.command("export")
+def export_(
+    artifact: Annotated[str, typer.Argument(help="Artifact id (or prefix) or .safetensors path.")],
+    format: Annotated[str, typer.Option("--format", help="dc, mtt, tensors (.pt/.safetensors/.npz by --out's "
+                                                         "suffix) or folder (PNG files).")],
+    out_path: Annotated[Path, typer.Option("--out", help="The file (dc, tensors) or new folder (mtt, folder).")],
+    results: Results = DEFAULT_RESULTS,
+) -> None:
+    """Write a condensed set as other codebases read it; `dcbench import` of it gives the same set back."""
+    done = Bench(results).export(artifact, format=format, out=out_path)
+    out.print(f"wrote {len(done.files)} file(s) to {escape(str(out_path))} ({done.format}, normalisation "
+              f"{done.normalization}: import it with --normalization {done.normalization})")
+    for note in done.notes:
+        err_console.print(f"note: {note}", highlight=False)
 
 
 # --- bench -------------------------------------------------------------------------------------
@@ -126,6 +185,7 @@ def bench_(
                                                            "implementation).")] = [],
     size: Optional[int] = None,
     channels: Optional[int] = None,
+    zca: bool = False,
 ) -> None:
     """Time a condenser (seconds per outer iteration or in total, peak memory) without evaluating it.
 
@@ -134,7 +194,7 @@ def bench_(
     every variant with the first."""
     timed = bench.benchmark(cell.condenser, synth=cell.synth_net, dataset=cell.dataset, ipc=cell.ipc,
                             iterations=iterations, compare=compare, vary=parse_vary(vary), seed=cell.seed,
-                            profile=cell.profile, overrides=cell.overrides, size=size, channels=channels)
+                            profile=cell.profile, overrides=cell.overrides, size=size, channels=channels, zca=zca)
     out.print(benchmark_table(timed, f"{timed[0].condenser} · {cell.dataset} · ipc {cell.ipc} · "
                                      f"synth {cell.synth_net or '—'}"))
     for line in benchmark_ratios(timed):
@@ -147,7 +207,12 @@ def bench_(
 @uses_bench
 def grid(
     bench: Bench,
-    condenser: Annotated[str, typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all.")] = "all",
+    condenser: Annotated[Optional[str], typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all "
+                                                                            "\\[default: all; none with --import].",
+                                                     show_default=False)] = None,
+    imports: Annotated[Optional[str], typer.Option("--import", help="Also evaluate these stored sets (artifact ids "
+                                                                    "or prefixes, a comma list; see `dcbench "
+                                                                    "import`) on every --cls net.")] = None,
     synth_net: Annotated[str, typer.Option("--synth", help="Synthesis nets (for condensers that need one): "
                                                            "names, globs, @suites, all.")] = "convnet",
     cls: Annotated[str, typer.Option("--cls", help="Classification nets: names, globs, @suites, all.")] = "convnet",
@@ -179,6 +244,7 @@ def grid(
                                                     show_default=False)] = None,
     size: Optional[int] = None,
     channels: Optional[int] = None,
+    zca: bool = False,
 ) -> None:
     """Run a grid: condensers × synthesis nets × classification nets × data sets × ipc × runs.
 
@@ -187,7 +253,7 @@ def grid(
                         seed=seed, profile=profile, overrides=parse_sets(sets), whole=whole, rerun=rerun,
                         dry_run=dry_run, runner=runner, ray_address=ray_address, gpus_per_cell=gpus_per_cell,
                         cpus_per_cell=cpus_per_cell, ray_cpus=ray_cpus, ray_gpus=ray_gpus, size=size,
-                        channels=channels)
+                        channels=channels, zca=zca, imports=imports or ())
     typos = result.typo_error()
     if dry_run:
         if typos:
@@ -227,6 +293,7 @@ def show(
 ) -> None:
     """Print an artifact's metadata and write a PNG grid of its images, one row per class."""
     from dcbench.artifacts import image_grid, write_png
+    from dcbench.cells import origin_text
 
     loaded = Bench(results).artifact(artifact)
     meta = loaded.metadata
@@ -236,7 +303,10 @@ def show(
     for key in ("condenser", "condenser_version", "config", "dataset", "dataset_version", "options", "synth_net",
                 "ipc", "seed", "profile", "normalisation", "key"):
         table.add_row(key, str(meta.get(key)))
-    table.add_row("origin", str(meta["condenser_origin"]))
+    table.add_row("origin", origin_text(meta["condenser_origin"]))
+    for key in ("labels", "set_lr", "same_as"):
+        if key in meta:
+            table.add_row(key, str(meta[key]))
     table.add_row("images", f"{tuple(loaded.condensed.images.shape)}")
     if loaded.condensed.indices is not None:
         indices = loaded.condensed.indices.tolist()
@@ -245,8 +315,7 @@ def show(
         table.add_row(f"extra {name}", f"{tuple(value.shape)}")
     table.add_row("file", str(loaded.path))
     out.print(table)
-    norm = meta["normalisation"]
-    grid = image_grid(loaded.condensed, norm["mean"], norm["std"], meta["dataset_spec"]["classes"])
+    grid = image_grid(loaded)
     path = write_png(grid, png or Path(f"{loaded.id[:12]}.png"))
     out.print(f"image grid written to {path}")
 

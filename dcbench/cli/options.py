@@ -1,7 +1,7 @@
 """The CLI's options, each defined once: one spelling and one help text in every command.
 
 Commands that compute take the workspace options (``--results``, ``--data-root``, ``--device``,
-``--download``) and the serving options (``--size``, ``--channels``) through :func:`uses_bench`,
+``--download``) and the serving options (``--size``, ``--channels``, ``--zca``) through :func:`uses_bench`,
 which adds them to the command's signature and hands the command a ready :class:`dcbench.Bench`;
 commands about one synthesis cell take its options through :func:`uses_cell` the same way.
 """
@@ -45,7 +45,8 @@ _WORKSPACE = [
     ("device", DeviceOpt, "auto"),
     ("download", DownloadOpt, False),
 ]
-_SERVING = [("size", SizeOpt, None), ("channels", ChannelsOpt, None)]
+ZcaOpt = Annotated[bool, typer.Option("--zca", help="Serve images ZCA-whitened (fitted on the training split).")]
+_SERVING = [("size", SizeOpt, None), ("channels", ChannelsOpt, None), ("zca", ZcaOpt, False)]
 _CELL = [
     ("condenser", CondenserOpt, inspect.Parameter.empty),
     ("dataset", DatasetOpt, "digits"),
@@ -95,7 +96,7 @@ def _with_options(command: Callable, options: list, receiver: str, make: Callabl
 
 def uses_bench(command: Callable) -> Callable:
     """Give a command the workspace and serving options and call it with ``bench=``, a
-    :class:`dcbench.Bench` on the workspace; a command names ``size``/``channels`` to receive them."""
+    :class:`dcbench.Bench` on the workspace; a command names ``size``/``channels``/``zca`` to receive them."""
 
     def make(given: dict, call: Callable) -> Any:
         display = Display()

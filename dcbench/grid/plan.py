@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from dcbench.artifacts import Artifact
 from dcbench.cells import BoundSynth, SynthCell
 from dcbench.condenser import check_ipc
 from dcbench.data import load_dataset
@@ -24,7 +25,7 @@ from dcbench.profiles import budget
 from dcbench.records import FAILED, Condensation
 from dcbench.registry import NameConflict, PluginError, get_registry
 from dcbench.runtime import digest
-from dcbench.tasks import Task, whole_tasks
+from dcbench.tasks import Task, eval_tasks, whole_tasks
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class GridRequest:
     options: DatasetOptions = field(default_factory=DatasetOptions)
     overrides: tuple[tuple[str, Any], ...] = ()
     whole: bool = False  # also train every classification net on the whole training split
+    imports: tuple[str, ...] = ()  # ids of stored sets (imported ones, say) to evaluate on every --cls net
 
 
 @dataclass(frozen=True)
@@ -70,20 +72,24 @@ class Plan:
     # Failed records for the cells of condensers that could not be loaded: there is no key to compute
     # for them, but the store should say that they were asked for and why they did not run.
     unloadable: list[Condensation] = field(default_factory=list)
+    imports: list[Task] = field(default_factory=list)  # the evaluations of the stored sets asked for
 
 
-def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> Plan:
+def expand(request: GridRequest, *, data_root: Path, download: bool = False,
+           artifacts: Iterable[Artifact] = ()) -> Plan:
     """Every synth cell of the request, checked: names, plugins, hyperparameters, data and ipc.
 
     Everything a user can get wrong raises a UserError here, before any cell runs, except a plugin
     that fails to load and a selector part that names nothing: each is skipped with its error, so that
     one broken package (say, among ``all``) or one typo in a list does not stop the grid of every other
     component. A selector left with nothing at all still raises. Selection methods take no synthesis
-    net, so they are expanded once per data set whatever ``--synth`` says.
+    net, so they are expanded once per data set whatever ``--synth`` says. ``artifacts``: the stored
+    sets ``request.imports`` names, loaded; an empty ``request.condensers`` asks for no condenser
+    (a grid of those sets alone, on their own data sets).
     """
     skipped: list[Skip] = []
     try:
-        return _expand(request, data_root, download, skipped)
+        return _expand(request, data_root, download, skipped, list(artifacts))
     except UserError as exc:
         # the grid stops here, so the typos left out so far would otherwise go unreported
         typos = [skip.what for skip in skipped if skip.cause == "unknown" and skip.reason != str(exc)]
@@ -92,7 +98,8 @@ def expand(request: GridRequest, *, data_root: Path, download: bool = False) -> 
         raise
 
 
-def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list[Skip]) -> Plan:
+def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list[Skip],
+            artifacts: list[Artifact]) -> Plan:
     reg = get_registry()
     profile = reg.profile(request.profile)
     runs = budget(request.runs, profile.runs, "--runs")
@@ -109,8 +116,8 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
     def loaded(option: str, kind: str, selector: str, load: Callable[[str], Any]) -> dict[str, Any]:
         return _loaded(kind, option, chosen(option, kind, selector), load, skipped)
 
-    condensers = loaded("-c/--condenser", "condenser", request.condensers, reg.condenser)
-    datasets = chosen("--dataset", "dataset", request.datasets)
+    condensers = loaded("-c/--condenser", "condenser", request.condensers, reg.condenser) if request.condensers else {}
+    datasets = chosen("--dataset", "dataset", request.datasets) if request.condensers or not artifacts else []
     users = [name for name, cls in condensers.items() if cls.spec.needs_network]
     synth_nets = list(loaded("--synth", "architecture", request.synth, reg.architecture)) if users else []
     cls_nets = list(loaded("--cls", "architecture", request.cls, reg.architecture))
@@ -139,7 +146,7 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
         cls_by_dataset[dataset] = [net for net in cls_nets if net not in refused]
         unloadable += [
             Condensation(key=digest({"unloadable": skip.what, "dataset": dataset,
-                                     "options": dataclasses.asdict(request.options), "ipc": ipc,
+                                     "options": _unloadable_options(request.options), "ipc": ipc,
                                      "seed": request.seed + run, "profile": profile.name}),
                          status=FAILED, error=f"its plugin failed to load: {skip.reason}",
                          condenser=skip.what.removeprefix("condenser "), dataset=dataset, ipc=ipc,
@@ -157,10 +164,32 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
         if request.whole:
             wholes += whole_tasks(dataset, request.options, cls_by_dataset[dataset], evals, base_seed=request.seed,
                                   profile=profile.name)
-    if not synths and not wholes:
+    imports: list[Task] = []
+    ipcs = list(request.ipcs) if condensers else []
+    for artifact in artifacts:
+        if artifact.metadata["ipc"] not in ipcs:
+            ipcs.append(artifact.metadata["ipc"])
+        served = artifact.metadata["dataset_spec"]
+        shape = f"{served['channels']}×{served['size']}×{served['size']}"
+        nets = []
+        for net in cls_nets:
+            if reason := reg.architecture(net).spec.refusal(in_chans=served["channels"], img_size=served["size"]):
+                skipped.append(Skip(f"classification net {net} on {artifact.metadata['condenser']} "
+                                    f"{artifact.id[:12]} ({shape})", reason))
+            else:
+                nets.append(net)
+        imports += eval_tasks(artifact, nets, evals, base_seed=request.seed, profile=profile.name)
+        if artifact.metadata["dataset"] not in datasets:
+            datasets.append(artifact.metadata["dataset"])
+    if not synths and not wholes and not imports:
         raise UserError("nothing to run: every pair of this grid was skipped (see the list above)")
     return Plan(profile.name, runs, evals, list(synths.values()), cls_by_dataset, wholes, skipped, datasets,
-                tuple(request.ipcs), unloadable)
+                tuple(ipcs), unloadable, imports)
+
+
+def _unloadable_options(options: DatasetOptions) -> dict[str, Any]:
+    # the form these keys had before ZCA serving existed, so that the rows already stored keep theirs
+    return {"size": options.size, "channels": options.channels, **({"zca": options.zca} if options.zca else {})}
 
 
 def _cause(exc: Exception) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from dcbench.errors import UserError
 from dcbench.files import write_atomically
 from dcbench.leaderboard import (
+    IMPORTED_NOTE,
     MATRIX_NOTE,
     SCORE_NOTE,
     THIRD_PARTY_NOTE,
@@ -94,9 +95,7 @@ def _grids(board: Leaderboard, results: Path) -> tuple[dict[tuple, Any], list[st
         except UserError as exc:
             missing.append(f"{synthesis[1]} on {synthesis[0].label} (synthesis net {synthesis[3] or '—'}): {exc}")
             continue
-        meta = loaded.metadata
-        norm = meta["normalisation"]
-        grids[synthesis] = image_grid(loaded.condensed, norm["mean"], norm["std"], meta["dataset_spec"]["classes"])
+        grids[synthesis] = image_grid(loaded)
     return grids, missing
 
 
@@ -111,7 +110,8 @@ def records(board: Leaderboard, images: dict[tuple, str]) -> list[dict[str, Any]
         found.append({
             "profile": e.profile, "dataset": e.dataset, "dataset_options": json.loads(e.setting.options),
             "ipc": e.ipc, "condenser": e.condenser, "variant": e.method.variant, "schedule": e.schedule,
-            "label": e.method.label, "third_party": e.third_party, "synth_net": e.synth_net, "cls_net": e.cls_net,
+            "label": e.method.label, "third_party": e.third_party, "imported": e.method.imported,
+            "synth_net": e.synth_net, "cls_net": e.cls_net,
             "accuracy_mean": e.score.mean, "accuracy_std": e.score.std, "n": e.score.n, "runs": e.runs,
             "default": e in defaults,
             "synthesis_seconds_mean": cost.seconds.mean if cost else None,
@@ -155,6 +155,8 @@ def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], m
     ]
     if board.third_party:
         how.append(THIRD_PARTY_NOTE + ".")
+    if board.imported:
+        how.append(IMPORTED_NOTE + ".")
     sections = [Section("dcbench leaderboard", 1, "top", how)]
     for profile in board.profiles():
         top = Section(f"Profile {profile}", 2, slug("profile", profile), views=[overview(board, profile)])
