@@ -48,15 +48,16 @@ class DatasetSpec:
         return dataclasses.asdict(self)
 
 
-#: The regularisation of ZCA whitening: what MTT and KIP whiten with (added to the covariance's
-#: eigenvalues, so directions of little variance are not blown up).
+#: The regularisation of ZCA whitening, as MTT whitens (kornia's ``eps``): added to the covariance's
+#: eigenvalues, so that directions of little variance are not blown up.
 ZCA_REGULARISATION = 0.1
 
 
 @dataclass(frozen=True)
 class DatasetOptions:
     """How to serve a data set: ``size`` (square side) and ``channels`` (1 or 3), None = native;
-    ``zca``: the regularisation of ZCA whitening after normalisation, None = not whitened."""
+    ``zca``: the regularisation of ZCA whitening of the [0, 1] pixels, which then replaces the
+    mean/std normalisation; None = not whitened."""
 
     size: int | None = None
     channels: int | None = None
@@ -168,12 +169,15 @@ def serve(factory: DatasetFactory, raw: RawData, options: DatasetOptions) -> Loa
         native, size=size, channels=channels, mean=mean, std=std, options=options.to_json(),
         details={**native.details, **raw.details},
     )
-    m = torch.tensor(mean).view(1, -1, 1, 1)
-    s = torch.tensor(std).view(1, -1, 1, 1)
-    train, test = (train - m) / s, (test - m) / s
     if options.zca is not None:
+        # MTT whitens the [0, 1] pixels and skips the mean/std normalisation; the regularisation is not
+        # scale-invariant, so whitening normalised images would serve another data set.
         whiten = Whitening.fit(train, options.zca)  # fitted on the training split only
         train, test = whiten(train), whiten(test)
+    else:
+        m = torch.tensor(mean).view(1, -1, 1, 1)
+        s = torch.tensor(std).view(1, -1, 1, 1)
+        train, test = (train - m) / s, (test - m) / s
     return LoadedDataset(
         train=Split(train.contiguous(), raw.train_labels.long(), spec),
         test=Split(test.contiguous(), raw.test_labels.long(), spec),
@@ -183,7 +187,7 @@ def serve(factory: DatasetFactory, raw: RawData, options: DatasetOptions) -> Loa
 
 @dataclass(frozen=True)
 class Whitening:
-    """ZCA whitening of normalised images: ``(x - mean) W`` with ``W = U (S + eps)^-1/2 Uᵀ`` from the
+    """ZCA whitening of images: ``(x - mean) W`` with ``W = U (S + eps)^-1/2 Uᵀ`` from the
     eigendecomposition ``U S Uᵀ`` of the images' covariance (unbiased). With ``eps`` → 0 the whitened
     training images have identity covariance; ``eps`` keeps directions of little variance from
     being amplified, and the image stays close to the original (ZCA, unlike PCA, does not rotate)."""

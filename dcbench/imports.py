@@ -33,13 +33,14 @@ from dcbench.runtime import digest, versions
 NORMALISATIONS = {
     "dataset": "normalised with the data set's mean and std (what the official DC/DSA/DM and MTT code saves)",
     "unit": "pixels in [0, 1]",
-    "zca": "normalised, then ZCA-whitened (MTT's and KIP's --zca): needs the data set served with --zca",
+    "zca": "[0, 1] pixels ZCA-whitened, not normalised (MTT's --zca): needs the data set served with --zca",
 }
 #: How far a `dataset`-normalised set's pixels, de-normalised, may lie outside [0, 1]. Learned images
 #: overshoot the pixel range (gradient matching's reach about -0.6 and 1.8 on Fashion-MNIST), but
 #: not by ten times its width; pixels saved as 0-255 and declared normalised do.
 OVERSHOOT = 10.0
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+_ARTIFACT_ID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,15 @@ class Prepared:
 
 def prepare(request: ImportRequest, data: LoadedDataset) -> list[Prepared]:
     """Every set of the file, checked; raises one InterchangeError (nothing stored) at the first problem."""
-    if not _NAME.match(request.name):
-        raise InterchangeError(f"--name '{request.name}': use lower-case letters, digits, '_', '.' and '-' "
+    if not _NAME.fullmatch(request.name):
+        raise InterchangeError(f"--name {request.name!r}: use lower-case letters, digits, '_', '.' and '-' "
                                "(it becomes the leaderboard's import:NAME)")
     path = request.path.expanduser()
     fmt = format_named(request.format) if request.format else detect(path)
+    renamed = _renamed_keys(request.keys)
+    if renamed and fmt.name != "tensors":
+        raise InterchangeError(f"--images-key/--labels-key name the tensors of a tensors file; a {fmt.name} set keeps "
+                               "its images and labels where its format says: drop them")
     normalisation = request.normalization or ("unit" if fmt.pixels else "dataset")
     if normalisation not in NORMALISATIONS:
         raise InterchangeError(f"--normalization {normalisation}: choose {', '.join(NORMALISATIONS)}")
@@ -120,13 +125,14 @@ def _prepare(portable: Portable, request: ImportRequest, fmt: Format, normalisat
     if empty:
         raise InterchangeError(f"{where}: class(es) {', '.join(map(str, empty))} have no image; every class of "
                                f"{spec.name} needs at least one")
-    if portable.lr is not None and not (portable.lr > 0 and portable.lr < float("inf")):
-        raise InterchangeError(f"{where}: the learned step size is {portable.lr}, not a positive number")
+    _check_provenance(portable, where)
     images = _normalised(images, normalisation, data, where)
 
     origin = {"imported": True, "third_party": False, "distribution": None, "version": None, "file": path.name,
               "sha256": sha, "format": fmt.name, "normalization": normalisation, "source": request.source}
-    config = {"file": path.name, "format": fmt.name, "normalization": normalisation, "source": request.source}
+    # the same file read under other keys is another set; default keys stay out, so keys stay short
+    config = {"file": path.name, "format": fmt.name, "normalization": normalisation, "source": request.source,
+              **_renamed_keys(request.keys)}
     condenser = IMPORTED + request.name
     details: dict[str, Any] = {"sha256": sha, "file": path.name, "part": portable.part, "class_sizes": counts}
     if portable.reported:
@@ -156,6 +162,23 @@ def _prepare(portable: Portable, request: ImportRequest, fmt: Format, normalisat
         dataset_options=spec.options, ipc=max(counts), seed=portable.part, details=details, device="cpu",
         versions=versions())
     return Prepared(CondensedSet(images=images.contiguous(), labels=hard, extras=extras), metadata, record)
+
+
+def _check_provenance(portable: Portable, where: str) -> None:
+    """What a file says of itself is a stranger's word too: a step size, and the artifact it claims."""
+    lr = portable.lr
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf")):
+        raise InterchangeError(f"{where}: the learned step size is {lr!r}, not a positive number")
+    claimed = portable.exported_from
+    if claimed is not None and not (isinstance(claimed, str) and _ARTIFACT_ID.fullmatch(claimed)):
+        raise InterchangeError(f"{where}: it names {claimed!r} as the dcbench artifact it was exported from, which is "
+                               "not an artifact id (64 hex digits); remove that entry to import it as made elsewhere")
+
+
+def _renamed_keys(keys: Keys) -> dict[str, str]:
+    default = Keys()
+    return {f"{name}_key": getattr(keys, name) for name in ("images", "labels", "lr")
+            if getattr(keys, name) != getattr(default, name)}
 
 
 def _labels(labels: torch.Tensor, n: int, classes: int, where: str) -> tuple[torch.Tensor, torch.Tensor | None, str]:
@@ -239,10 +262,10 @@ class Exported:
 
 
 def export_set(artifact: Artifact, fmt: Format, out: Path, accuracies: dict[str, list[float]]) -> Exported:
-    """Write ``artifact`` in ``fmt`` to ``out`` (a file, or for mtt and folder a new folder)."""
+    """Write ``artifact`` in ``fmt`` to ``out``: a new file, or for mtt and folder a new or empty folder."""
     meta, condensed = artifact.metadata, artifact.condensed
     out = out.expanduser()
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+    if out.exists() and not (fmt.directory and out.is_dir() and not any(out.iterdir())):
         raise InterchangeError(f"--out {out} exists; give a new path (an export never overwrites)")
     whitened = bool(meta["options"].get("zca"))
     images = condensed.images

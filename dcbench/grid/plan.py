@@ -166,6 +166,8 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
                                   profile=profile.name)
     imports: list[Task] = []
     ipcs = list(request.ipcs) if condensers else []
+    # an imported set's whole-data row is of its data set as it is served, which the grid's options need not be
+    whole_served = {(dataset, digest(request.options.to_json())) for dataset in datasets}
     for artifact in artifacts:
         if artifact.metadata["ipc"] not in ipcs:
             ipcs.append(artifact.metadata["ipc"])
@@ -179,6 +181,11 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
             else:
                 nets.append(net)
         imports += eval_tasks(artifact, nets, evals, base_seed=request.seed, profile=profile.name)
+        served_as = (artifact.metadata["dataset"], digest(artifact.metadata["options"]))
+        if request.whole and served_as not in whole_served:
+            whole_served.add(served_as)
+            wholes += whole_tasks(artifact.metadata["dataset"], DatasetOptions(**artifact.metadata["options"]), nets,
+                                  evals, base_seed=request.seed, profile=profile.name)
         if artifact.metadata["dataset"] not in datasets:
             datasets.append(artifact.metadata["dataset"])
     if not synths and not wholes and not imports:

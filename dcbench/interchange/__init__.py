@@ -23,14 +23,16 @@ class Format:
     read: Callable[[Path, Keys], list[Portable]]
     write: Callable[[Portable, Path], list[Path]]
     pixels: bool = False  # holds 8-bit pixels: always unit-normalised
+    directory: bool = False  # a folder of files, not one file
     describe: str = ""
 
 
 FORMATS: dict[str, Format] = {
     "dc": Format("dc", dc.read, dc.write, describe="the official DC/DSA/DM result file (.pt)"),
-    "mtt": Format("mtt", mtt.read, mtt.write, describe="a folder with images_best.pt, labels_best.pt [, lr_best.pt]"),
+    "mtt": Format("mtt", mtt.read, mtt.write, directory=True,
+                  describe="a folder with images_best.pt, labels_best.pt [, lr_best.pt]"),
     "tensors": Format("tensors", tensors.read, tensors.write, describe="one .pt, .safetensors or .npz file"),
-    "folder": Format("folder", folder.read, folder.write, pixels=True,
+    "folder": Format("folder", folder.read, folder.write, pixels=True, directory=True,
                      describe="one sub-folder of image files per class"),
 }
 

@@ -18,6 +18,8 @@ from dcbench.errors import InterchangeError
 from dcbench.interchange.portable import EXPORT_NOTE, Keys, Portable, note_text, read_note
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+#: The decoders PIL may use: the formats of those suffixes, not whatever a file's bytes claim to be.
+FORMATS = ("PNG", "JPEG", "BMP", "WEBP", "TIFF")
 
 
 def _classes(folder: Path) -> list[Path]:
@@ -39,10 +41,10 @@ def read(folder: Path, keys: Keys) -> list[Portable]:
     for index, sub in enumerate(_classes(folder)):
         for file in _images(sub):
             try:
-                with Image.open(file) as opened:
+                with Image.open(file, formats=FORMATS) as opened:
                     grey = opened.mode in ("1", "L", "I;16", "I", "F")
                     pixels = np.asarray(opened.convert("L" if grey else "RGB"), dtype=np.float32) / 255
-            except (UnidentifiedImageError, OSError) as exc:
+            except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
                 raise InterchangeError(f"{file} is not an image file PIL can read: {exc}") from None
             images.append(torch.from_numpy(pixels).unsqueeze(0) if grey else torch.from_numpy(pixels).permute(2, 0, 1))
             labels.append(index)

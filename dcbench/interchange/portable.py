@@ -89,7 +89,10 @@ def read_note(folder: Path) -> dict[str, Any]:
         note = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise InterchangeError(f"{path} is not the JSON dcbench export writes: {exc}") from None
-    return note if isinstance(note, dict) else {}
+    if not isinstance(note, dict):
+        raise InterchangeError(f"{path} is not the note dcbench export writes (a JSON object); remove it to import "
+                               "the set as made elsewhere")
+    return note
 
 
 def note_text(portable: Portable) -> str:

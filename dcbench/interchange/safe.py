@@ -2,8 +2,9 @@
 
 ``torch.load(weights_only=True)`` rebuilds tensors and plain containers only and refuses any other
 global the pickle names. The one exception made is for the numpy scalars and dtypes the official
-condensation code leaves in its result files (accuracies as ``numpy.float64``): those globals, and
-no others, are allowed, since newer torch releases no longer take them by default.
+condensation code leaves in its result files (accuracies as ``numpy.float64``, named as numpy 1 or
+numpy 2 pickles them): those globals, and no others, are allowed, since newer torch releases no
+longer take them by default.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dcbench.errors import InterchangeError
 
 def _numpy_globals() -> list[Any]:
     core = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core
-    found = [core.multiarray.scalar, np.dtype]
+    # files written under numpy 1 name the scalar rebuilder by its old module: the same function
+    found = [core.multiarray.scalar, (core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype]
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25: one class per dtype
     if dtypes is not None:
         found += [dtypes.Float64DType, dtypes.Float32DType, dtypes.Int64DType]
