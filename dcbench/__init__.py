@@ -13,12 +13,14 @@ from dcbench.architecture import (
     InstanceNorm,
     Stage,
     batchnorm_to_instancenorm,
+    embedding,
     estimate_bn_statistics,
     freeze_batchnorm,
     has_batchnorm,
     penultimate_features,
     seeded_init,
 )
+from dcbench.augment import DSA_STRATEGY, DSAParams, dsa_augment, siamese_augment
 from dcbench.bench import Bench
 from dcbench.checkpoint import Checkpoint
 from dcbench.classification import Classification
@@ -50,12 +52,13 @@ from dcbench.version import __version__
 
 __all__ = [
     "STAGES", "ArchSpec", "Architecture", "InstanceNorm", "Stage", "batchnorm_to_instancenorm",
-    "estimate_bn_statistics", "freeze_batchnorm", "has_batchnorm", "penultimate_features", "seeded_init",
+    "embedding", "estimate_bn_statistics", "freeze_batchnorm", "has_batchnorm", "penultimate_features", "seeded_init",
     "Checkpoint", "CondensedSet", "Condenser", "CondenserBase", "CondenserSpec", "ModelFactory", "Report",
     "SelectionCondenser", "added_field", "check_ipc", "condensed_set_problem",
     "Listing", "Reference", "unknown_message",
     "Dataset", "DatasetOptions", "DatasetSpec", "RawData", "Split", "TestSet", "TrainSet",
     "ArtifactError", "DataError", "RegistryError", "StoreError", "UserError", "write_atomically",
+    "DSA_STRATEGY", "DSAParams", "dsa_augment", "siamese_augment",
     "evaluate_accuracy", "WholeDataRun", "forgetting_counts", "whole_data_run",
     "LearnedSchedule", "train_with_schedule", "xavier_init", "__version__",
     "Bench", "Benchmark", "Classification", "Condensation", "Entry", "Evaluation", "GridResult", "Leaderboard",

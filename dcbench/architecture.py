@@ -28,6 +28,9 @@ class ArchSpec:
     ``channels`` the input channel counts. ``stages`` maps a stage to the factory keyword arguments
     that make its variant; ``batchnorm`` names the stages whose variant keeps BatchNorm.
     ``variant_of`` marks explicit variants (``convnet_d4``), which ``all`` leaves out.
+    ``embedding`` declares that the network provides an embedding (:func:`embedding`): the input of
+    its linear classifier, flattened to (N, D); condensers that match embeddings (distribution
+    matching) are given only networks that declare it.
     """
 
     family: str
@@ -39,6 +42,7 @@ class ArchSpec:
     batchnorm: tuple[str, ...] = ()
     variant_of: str | None = None
     description: str = ""
+    embedding: bool = False
 
     def refusal(self, *, in_chans: int, img_size: int) -> str | None:
         """Why this network cannot take (in_chans, img_size) input, or None if it can."""
@@ -178,24 +182,47 @@ def freeze_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-@torch.no_grad()
-def penultimate_features(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
-    """The input of ``model``'s classifier for each image, flattened to (N, D): ``get_classifier()``
-    where the model has one (timm), else its last ``nn.Linear``. The model is put in eval mode and
-    run on its own device in batches; the features come back on the images' device."""
+def _classifier(model: nn.Module) -> nn.Linear:
+    """The linear layer whose input is ``model``'s embedding: ``get_classifier()`` where the model
+    has one (timm), else its last ``nn.Linear``. The one lookup :func:`embedding` and
+    :func:`penultimate_features` share."""
     head = model.get_classifier() if hasattr(model, "get_classifier") else None
-    if not isinstance(head, nn.Linear):
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise TypeError(f"{type(model).__name__} has no linear classifier to take penultimate features from")
-        head = linears[-1]
+    if isinstance(head, nn.Linear):
+        return head
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise TypeError(f"{type(model).__name__} has no linear classifier to take an embedding from")
+    return linears[-1]
+
+
+def embedding(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The embedding of ``images``: the input of ``model``'s classifier (:func:`_classifier`),
+    flattened to (N, D).
+
+    Differentiable: one forward pass as ``model`` is (its mode and ``requires_grad`` flags are left
+    alone, nothing runs under ``no_grad``), so gradients flow back to ``images`` and, unless frozen,
+    to the parameters. BatchNorm layers in training mode normalise with the statistics of this
+    batch, as in any forward pass. ``images`` must be on the model's device.
+    """
+    head = _classifier(model)
     captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].flatten(1)))
+    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
     try:
-        model.eval()
-        device = next(model.parameters()).device
-        for start in range(0, images.shape[0], batch_size):
-            model(images[start:start + batch_size].to(device))
+        model(images)
     finally:
         hook.remove()
-    return torch.cat(captured).to(images.device)
+    if len(captured) != 1:
+        raise TypeError(f"{type(model).__name__} called its classifier {len(captured)} times in one forward pass; "
+                        "its embedding is ambiguous")
+    return captured[0].flatten(1)
+
+
+@torch.no_grad()
+def penultimate_features(model: nn.Module, images: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
+    """The embedding (:func:`embedding`) of each image without gradients, for features of a trained
+    network: the model is put in eval mode and run on its own device in batches; the features come
+    back on the images' device."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([embedding(model, images[start:start + batch_size].to(device))
+                      for start in range(0, images.shape[0], batch_size)]).to(images.device)

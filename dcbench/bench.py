@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ from dcbench.imports import Exported, ImportRequest, export_set, prepare, store_
 from dcbench.interchange import Keys, format_named
 from dcbench.leaderboard import Leaderboard, open_leaderboard
 from dcbench.profiles import budget
+from dcbench.protocol import DC_RECIPE, check_recipe
 from dcbench.recorder import Recorder, RunLog
 from dcbench.records import Benchmark, Condensation, Evaluation
 from dcbench.registry import Listing, get_registry
@@ -143,20 +145,22 @@ class Bench:
     @_recorded
     def evaluate(self, artifact: str, *, cls: Selector = "convnet", evals: int | None = None, seed: int = 0,
                  profile: str | None = None, size: int | None = None, channels: int | None = None,
-                 zca: bool | None = None) -> list[Evaluation]:
+                 zca: bool | None = None, recipe: str | None = None) -> list[Evaluation]:
         """Train ``evals`` fresh nets (default: the profile's) of each ``cls`` network on a condensed set
         (id, unique 6+ digit prefix, or file) and test them; under its learned schedule too, when the set
         has one. ``profile``: whose classification budgets (default: the set's; for an imported set, the
-        Bench's). One record per net, in the order network, schedule, net; nets already stored are not
-        trained again. The data set is served as the set was made; ``size``, ``channels`` and ``zca``, when
-        given, must say the same (``zca=False`` for a whitened set is refused: its test split is whitened)."""
+        Bench's); ``recipe``: ``dc`` or ``dsa`` (default: the set's condenser's, for imports, as declared). One
+        record per net, in the order network, schedule, net; nets already stored are not trained again.
+        The data set is served as the set was made; ``size``, ``channels`` and ``zca``, when given, must
+        say the same (``zca=False`` for a whitened set is refused: its test split is whitened)."""
+        check_recipe(recipe)
         nets = self.select("architecture", cls)
         loaded = load_artifact(artifact, self.results)
         meta = loaded.metadata
         _check_serving(meta, size=size, channels=channels, zca=zca)
         profile = profile or meta["profile"] or self.profile  # an imported set has no profile of its own
         n = budget(evals, get_registry().profile(profile).evals, "--evals")
-        tasks = eval_tasks(loaded, nets, n, base_seed=seed, profile=profile)
+        tasks = eval_tasks(loaded, nets, n, base_seed=seed, profile=profile, recipe=recipe)
         return self._evaluations(tasks, meta["dataset"], DatasetOptions(**meta["options"]), artifact=loaded)
 
     @_recorded
@@ -194,16 +198,17 @@ class Bench:
     def import_set(self, path: str | Path, *, dataset: str, format: str | None = None,
                    normalization: str | None = None, name: str = "imported", source: str | None = None,
                    size: int | None = None, channels: int | None = None, zca: bool = False,
-                   images_key: str = "images", labels_key: str = "labels") -> list[Condensation]:
+                   images_key: str = "images", labels_key: str = "labels", recipe: str = "dc") -> list[Condensation]:
         """Import the condensed set(s) of a file or folder made by another codebase, for ``dataset`` served
         as the set was made (``size``, ``channels``, ``zca``). ``format``: dc, mtt, tensors or folder (None:
         told from the content); ``normalization``: dataset, unit or zca (None: unit for a folder of
-        images, else dataset), declared, never guessed (docs/import.md). Every set is checked before any
+        images, else dataset), declared, never guessed (docs/import.md); ``recipe``: how its evaluation
+        nets train unless told otherwise, ``dsa`` for sets of DSA or DM. Every set is checked before any
         is stored; each becomes an artifact and a done condensation record named ``import:NAME``, one
         per experiment of a dc file. Importing the same file again returns the same records."""
         request = ImportRequest(Path(path), dataset, format=format, normalization=normalization, name=name,
                                 source=source, options=DatasetOptions.of(size, channels, zca),
-                                keys=Keys(images=images_key, labels=labels_key))
+                                keys=Keys(images=images_key, labels=labels_key), recipe=recipe)
         data = load_dataset(get_registry().datasets.canonical(dataset), request.options, root=self.data_root,
                             download=self.download)
         prepared = prepare(request, data)
@@ -218,10 +223,12 @@ class Bench:
         fmt = format_named(format)
         loaded = load_artifact(artifact, self.results)
         accuracies: dict[str, list[float]] = {}
+        own = loaded.metadata.get("recipe", DC_RECIPE)  # a set evaluated under both recipes exports its own's
         with self._store(write=False) as store:
             for row in store.rows("evaluations", "artifact = ? AND status = 'done' AND schedule = ?",
                                   [loaded.id, STANDARD]):
-                accuracies.setdefault(row["cls_net"], []).append(row["accuracy"])
+                if json.loads(row["recipe"] or "{}").get("name", DC_RECIPE) == own:
+                    accuracies.setdefault(row["cls_net"], []).append(row["accuracy"])
         return export_set(loaded, fmt, Path(out), accuracies)
 
     # --- grids -----------------------------------------------------------------------------------
@@ -234,11 +241,13 @@ class Bench:
              dry_run: bool = False, runner: str = "ray", ray_address: str | None = None,
              gpus_per_cell: float | None = None, cpus_per_cell: float = 1.0, ray_cpus: int | None = None,
              ray_gpus: int | None = None, size: int | None = None, channels: int | None = None,
-             zca: bool = False, imports: Selector = ()) -> GridResult:
+             zca: bool = False, imports: Selector = (), recipe: str | None = None) -> GridResult:
         """Run a grid: condensers × synthesis nets × classification nets × data sets × ipc × runs.
 
         ``condenser`` None: every condenser, unless ``imports`` names stored sets (ids, prefixes or
-        files; imported ones, say): then only those, each evaluated on every ``cls`` net.
+        files; imported ones, say): then only those, each evaluated on every ``cls`` net. ``recipe``:
+        evaluate every set under one recipe (``dc`` or ``dsa``), for a fair comparison; None: each set
+        under its condenser's own.
 
         Only cells missing from the store are computed (``rerun``: ``missing``, ``failed``, ``all``).
         Pairs that cannot work, plugins that fail to load and selector parts that name nothing are
@@ -258,7 +267,7 @@ class Bench:
                               cls=_selector(cls), ipcs=_ipcs(ipc), seed=seed, profile=profile or self.profile,
                               runs=runs, evals=evals, options=DatasetOptions.of(size, channels, zca),
                               overrides=_overrides(overrides), whole=whole,
-                              imports=tuple(artifact.id for artifact in artifacts))
+                              imports=tuple(artifact.id for artifact in artifacts), recipe=recipe)
         plan = expand(request, data_root=self.data_root, download=self.download, artifacts=artifacts)
 
         def per_set(task: Task) -> int:  # the evaluations a synth task's set will unlock
@@ -266,7 +275,8 @@ class Bench:
 
         with self._store(write=not dry_run) as store:
             queue = Scheduler(store, self.results, rerun=rerun,
-                              unlocks=artifact_unlocks(self.results, plan.cls_nets, plan.evals), estimate=per_set)
+                              unlocks=artifact_unlocks(self.results, plan.cls_nets, plan.evals, recipe),
+                              estimate=per_set)
             queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes + plan.imports)
             planned = queue.to_compute
             self._emit(Planned(plan, planned, queue.counts["stored"]))
@@ -287,51 +297,57 @@ class Bench:
     # --- timing ----------------------------------------------------------------------------------
 
     @_recorded
-    def benchmark(self, condenser: str, *, synth: str | None = None, dataset: str = "digits", ipc: int = 1,
+    def benchmark(self, condenser: Selector, *, synth: str | None = None, dataset: str = "digits", ipc: int = 1,
                   iterations: int = 4, compare: bool = False,
                   vary: Mapping[str, Sequence[Any]] | Sequence[tuple[str, Sequence[Any]]] = (), seed: int = 0,
                   profile: str | None = None, overrides: Mapping[str, Any] | None = None, size: int | None = None,
                   channels: int | None = None, zca: bool = False) -> list[Benchmark]:
-        """Time a condenser without evaluating it, cold, in a scratch folder: seconds per outer iteration
-        (``iterations`` of them, the first a warm-up) or in total, and peak memory. ``compare`` times
-        every implementation it offers, ``vary`` every combination of the given hyperparameter values,
-        all in this process on the same data; one record per variant, in order."""
+        """Time condensers without evaluating them, cold, in a scratch folder: seconds per outer iteration
+        (``iterations`` of them, the first a warm-up) or in total, and peak memory. ``condenser`` may select
+        several (``"gm,dsa,dm"``), timed one after the other on the same data; ``compare`` times every
+        implementation each offers, ``vary`` every combination of the given hyperparameter values (each
+        selected condenser must have them), all in this process. One record per condenser and variant, in
+        order."""
         if iterations < 1:
             raise UserError(f"--iterations must be at least 1, got {iterations}")
-        cell = SynthCell(condenser=condenser, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
-                         synth_net=synth, options=DatasetOptions.of(size, channels, zca))
-        forced = dict(_overrides(overrides))
-        if field := cell.bind().condenser.spec.iteration_field:
-            forced.setdefault(field, iterations)
-        cell = with_variant(cell, forced)
-        bound = cell.bind()
-        ws = self._workspace()
-        check_inputs(ws, bound)
         choices: dict[str, list[Any]] = {}
-        if compare:
-            if not bound.condenser.spec.implementations:
-                raise UserError(f"{bound.condenser.name} has only one implementation; drop --compare")
-            choices["implementation"] = list(bound.condenser.spec.implementations)
         for name, values in (vary.items() if isinstance(vary, Mapping) else vary):
-            if name in choices:
+            if name in choices or (compare and name == "implementation"):
                 raise UserError(f"--vary {name}: given twice (or with --compare, which varies implementation); "
                                 "list every value once: --vary key=value1,value2")
             if isinstance(values, (str, bytes)) or not list(values):
                 raise UserError(f"--vary {name}: give a list of one or more values, got {values!r}")
             choices[name] = list(values)
-        settings = variants(choices)
-        for setting in settings:  # a typo or a bad value stops here, before anything is timed
-            with_variant(cell, setting).bind()
+        planned: list[tuple[SynthCell, dict[str, Any]]] = []
+        for name in self.select("condenser", condenser):
+            cell = SynthCell(condenser=name, dataset=dataset, ipc=ipc, seed=seed, profile=profile or self.profile,
+                             synth_net=synth, options=DatasetOptions.of(size, channels, zca))
+            forced = dict(_overrides(overrides))
+            if field := cell.bind().condenser.spec.iteration_field:
+                forced.setdefault(field, iterations)
+            cell = with_variant(cell, forced)
+            bound = cell.bind()
+            own = dict(choices)
+            if compare:
+                if not bound.condenser.spec.implementations:
+                    raise UserError(f"{bound.condenser.name} has only one implementation; drop --compare")
+                own = {"implementation": list(bound.condenser.spec.implementations), **choices}
+            for setting in variants(own):  # a typo or a bad value stops here, before anything is timed
+                with_variant(cell, setting).bind()
+                planned.append((cell, setting))
+        ws = self._workspace()
+        for cell, _ in planned:
+            check_inputs(ws, cell.bind())
         timed = []
         with self._store() as store, Recorder(store).run("bench", self._argv(), ws.device.type) as log:
             try:
-                for i, setting in enumerate(settings):
-                    label = f"{bound.condenser.name} {variant_label(setting) if setting else ''}".strip()
+                for i, (cell, setting) in enumerate(planned):
+                    label = f"{cell.bind().condenser.name} {variant_label(setting) if setting else ''}".strip()
                     self._emit(Started(label, label))
                     record = log.record(time_cell(ws, cell, variant=setting, report=reporter(self._emit, label, label)))
                     timed.append(record)
                     failed = sum(not r.done for r in timed)
-                    self._emit(Finished(label, label, "bench", record, {}, i + 1 - failed, failed, len(settings)))
+                    self._emit(Finished(label, label, "bench", record, {}, i + 1 - failed, failed, len(planned)))
             finally:
                 self._emit(Ended())
         return timed

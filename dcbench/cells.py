@@ -28,7 +28,7 @@ from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
 from dcbench.errors import UserError
 from dcbench.profiles import Profile
-from dcbench.protocol import evaluate_accuracy
+from dcbench.protocol import DC_RECIPE, evaluate_accuracy
 from dcbench.records import DONE, FAILED, WHOLE, Condensation, Evaluation
 from dcbench.reference import use_cache, whole_data_run
 from dcbench.registry import Component, Origin, get_registry
@@ -106,6 +106,9 @@ class BoundSynth:
             chans = cell.options.channels or dataset.spec.channels
             if reason := synth_net.spec.refusal(in_chans=chans, img_size=size):
                 raise UserError(f"{synth_net.name} cannot synthesise {cell.dataset} ({chans}×{size}×{size}): {reason}")
+            if spec.needs_embedding and not getattr(synth_net.spec, "embedding", False):
+                raise UserError(f"{condenser.name} matches embeddings, and {synth_net.name} provides none "
+                                "(its ArchSpec does not declare embedding=True): choose another --synth")
         identity = {
             "condenser": condenser.name, "condenser_version": spec.version, "config": config_dict(config),
             "profile": profile.name, "dataset": dataset.name, "dataset_version": dataset.version,
@@ -212,6 +215,8 @@ def run_synth(ws: Workspace, bound: BoundSynth, *, report: Report | None = None)
     }
     if carries_schedule(condensed):  # the set carries its own training schedule (dcbench.schedule)
         metadata["learned_schedule"] = True
+    if spec.recipe != DC_RECIPE:  # absent at the default, so that sets made before recipes keep their ids
+        metadata["recipe"] = spec.recipe
     artifact_id, _ = save_artifact(condensed, metadata, ws.results)
     checkpoint.clear()
     return replace(record, status=DONE, artifact=artifact_id, wall_s=wall, peak_mem_bytes=peak.bytes,
@@ -232,6 +237,7 @@ class EvalCell:
     dataset: str | None = None  # whole-data cells name their data set
     options: DatasetOptions = field(default_factory=DatasetOptions)
     schedule: str = STANDARD  # see dcbench.classification
+    recipe: str | None = None  # dcbench.protocol.RECIPES; None: the set's own (its condenser's paper's)
 
     def bind(self, artifact: Artifact | None = None) -> "BoundEval":
         """Bound with its artifact, loaded (a whole-data cell has none)."""
@@ -271,8 +277,8 @@ class BoundEval:
         if reason := arch.spec.refusal(in_chans=chans, img_size=size):
             raise UserError(f"{arch.name} cannot classify {dataset.name} ({chans}×{size}×{size}): {reason}")
         settings = reg.dataset_settings(dataset.name)
-        protocol = (Classification.for_set(profile, settings, meta, schedule=cell.schedule) if meta
-                    else Classification.of(profile, settings, whole=True))
+        protocol = (Classification.for_set(profile, settings, meta, schedule=cell.schedule, recipe=cell.recipe)
+                    if meta else Classification.of(profile, settings, whole=True, recipe=cell.recipe or DC_RECIPE))
         identity = {
             "artifact": cell.artifact, "dataset": dataset.name,
             "options": meta["options"] if meta else cell.options.to_json(),

@@ -23,7 +23,7 @@ from dcbench.condenser import CondensedSet
 from dcbench.dataset import DatasetSpec
 from dcbench.errors import UserError
 from dcbench.profiles import Profile
-from dcbench.protocol import Recipe, train_network
+from dcbench.protocol import DC_RECIPE, RECIPES, Recipe, train_network
 from dcbench.runtime import generator
 from dcbench.schedule import LR_SCHEDULE, LearnedSchedule, train_with_schedule
 
@@ -54,26 +54,31 @@ class Classification:
 
     @classmethod
     def of(cls, profile: Profile, dataset_settings: dict[str, Any], *, whole: bool, schedule: str = STANDARD,
-           labels: str = HARD, set_lr: float | None = None) -> "Classification":
+           labels: str = HARD, set_lr: float | None = None, recipe: str = DC_RECIPE) -> "Classification":
         """The configuration a profile gives on a data set: for a condensed set (with its labels and
-        learned step size, if it has them), or the whole split."""
+        learned step size, if it has them, trained under ``recipe``), or the whole split."""
+        if recipe not in RECIPES:
+            raise UserError(f"recipe {recipe!r} is not one of {', '.join(RECIPES)}")
         if schedule not in SCHEDULES:
             raise UserError(f"schedule {schedule!r} is not one of {', '.join(SCHEDULES)}")
         if labels not in LABELS:
             raise UserError(f"labels {labels!r} is not one of {', '.join(LABELS)}")
-        if whole and (schedule != STANDARD or labels != HARD or set_lr is not None):
-            raise UserError("the whole training split is trained with the standard schedule only")
-        recipe = (Recipe.whole_data if whole else Recipe.condensed)(profile, dataset_settings)
+        if whole and (schedule != STANDARD or labels != HARD or set_lr is not None or recipe != DC_RECIPE):
+            raise UserError("the whole training split is trained with the standard schedule and recipe only")
+        made = Recipe.whole_data(profile, dataset_settings) if whole else \
+            Recipe.condensed(profile, dataset_settings, recipe)
         if set_lr is not None:
-            recipe = dataclasses.replace(recipe, lr=set_lr)
-        return cls(recipe, schedule, labels, set_lr)
+            made = dataclasses.replace(made, lr=set_lr)
+        return cls(made, schedule, labels, set_lr)
 
     @classmethod
     def for_set(cls, profile: Profile, dataset_settings: dict[str, Any], artifact_meta: dict[str, Any], *,
-                schedule: str = STANDARD) -> "Classification":
-        """The configuration of a stored set's evaluations: its labels and step size are the set's."""
+                schedule: str = STANDARD, recipe: str | None = None) -> "Classification":
+        """The configuration of a stored set's evaluations: its labels and step size are the set's,
+        and so is the recipe (its condenser's paper's) unless ``recipe`` asks for another."""
         return cls.of(profile, dataset_settings, whole=False, schedule=schedule,
-                      labels=artifact_meta.get("labels", HARD), set_lr=artifact_meta.get("set_lr"))
+                      labels=artifact_meta.get("labels", HARD), set_lr=artifact_meta.get("set_lr"),
+                      recipe=recipe or artifact_meta.get("recipe", DC_RECIPE))
 
     @property
     def recorded_recipe(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from torch import nn
 
 from dcbench.dataset import TrainSet
 from dcbench.errors import UserError
+from dcbench.protocol import RECIPES
 from dcbench.schedule import LearnedSchedule
 
 if TYPE_CHECKING:
@@ -62,6 +63,12 @@ class CondenserSpec:
     #: The names of the tensors its sets carry in :attr:`CondensedSet.extras`; a set carrying
     #: :attr:`dcbench.LearnedSchedule.EXTRAS` is also evaluated with its own learned schedule.
     extras: tuple[str, ...] = ()
+    #: The evaluation recipe its paper used (one of :data:`dcbench.protocol.RECIPES`): its sets are
+    #: evaluated under it unless a grid or ``dcbench eval`` asks for another (``--recipe``).
+    recipe: str = "dc"
+    #: It synthesises with the network's embedding (:func:`dcbench.embedding`): only networks whose
+    #: ``ArchSpec.embedding`` declares one are given; others are refused before anything runs.
+    needs_embedding: bool = False
 
     def __post_init__(self) -> None:
         for name in ("implementations", "details", "extras"):
@@ -198,9 +205,11 @@ def contract_problems(condenser_cls: Any) -> list[str]:
         problems.append(f"spec.kind must be 'selection' or 'synthesis', got {spec.kind!r}")
     if not isinstance(spec.version, int) or isinstance(spec.version, bool) or spec.version < 1:
         problems.append(f"spec.version must be an integer >= 1 (bump it when outputs change), got {spec.version!r}")
-    for flag in ("needs_network", "deterministic", "resumable"):
+    for flag in ("needs_network", "deterministic", "resumable", "needs_embedding"):
         if not isinstance(getattr(spec, flag), bool):
             problems.append(f"spec.{flag} must be True or False")
+    if spec.recipe not in RECIPES:
+        problems.append(f"spec.recipe must be one of {', '.join(RECIPES)}, got {spec.recipe!r}")
     config_cls = getattr(condenser_cls, "Config", None)
     if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
         problems.append("`Config` must be a dataclass of hyperparameters")

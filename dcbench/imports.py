@@ -26,6 +26,7 @@ from dcbench.condenser import CondensedSet
 from dcbench.dataset import DatasetOptions, LoadedDataset
 from dcbench.errors import InterchangeError
 from dcbench.interchange import Format, Keys, Portable, detect, format_named
+from dcbench.protocol import DC_RECIPE, check_recipe
 from dcbench.records import DONE, IMPORTED, Condensation
 from dcbench.runtime import digest, versions
 
@@ -55,6 +56,7 @@ class ImportRequest:
     source: str | None = None  # where the set comes from, in the user's words (a paper, a URL)
     options: DatasetOptions = field(default_factory=DatasetOptions)
     keys: Keys = field(default_factory=Keys)
+    recipe: str = DC_RECIPE  # how its evaluation nets train by default: the recipe of the paper that made it
 
 
 @dataclass
@@ -71,6 +73,7 @@ def prepare(request: ImportRequest, data: LoadedDataset) -> list[Prepared]:
     if not _NAME.fullmatch(request.name):
         raise InterchangeError(f"--name {request.name!r}: use lower-case letters, digits, '_', '.' and '-' "
                                "(it becomes the leaderboard's import:NAME)")
+    check_recipe(request.recipe)
     path = request.path.expanduser()
     fmt = format_named(request.format) if request.format else detect(path)
     renamed = _renamed_keys(request.keys)
@@ -132,7 +135,7 @@ def _prepare(portable: Portable, request: ImportRequest, fmt: Format, normalisat
               "sha256": sha, "format": fmt.name, "normalization": normalisation, "source": request.source}
     # the same file read under other keys is another set; default keys stay out, so keys stay short
     config = {"file": path.name, "format": fmt.name, "normalization": normalisation, "source": request.source,
-              **_renamed_keys(request.keys)}
+              **_renamed_keys(request.keys), **({"recipe": request.recipe} if request.recipe != DC_RECIPE else {})}
     condenser = IMPORTED + request.name
     details: dict[str, Any] = {"sha256": sha, "file": path.name, "part": portable.part, "class_sizes": counts}
     if portable.reported:
@@ -156,6 +159,8 @@ def _prepare(portable: Portable, request: ImportRequest, fmt: Format, normalisat
         metadata["set_lr"] = portable.lr
     if portable.exported_from:
         metadata["same_as"] = portable.exported_from  # its evaluations draw the same nets as the original's
+    if request.recipe != DC_RECIPE:
+        metadata["recipe"] = request.recipe
     record = Condensation(
         key=key, status=DONE, condenser=condenser, condenser_version=1, condenser_origin=origin_text(origin),
         third_party=False, config=config, dataset=spec.name, dataset_version=spec.version,
@@ -288,5 +293,8 @@ def export_set(artifact: Artifact, fmt: Format, out: Path, accuracies: dict[str,
                      "formats and was left out")
     if fmt.pixels:
         notes.append("pixels were rounded to 8 bits (within 1/255 of the set's)")
+    if (recipe := meta.get("recipe", DC_RECIPE)) != DC_RECIPE:
+        notes.append(f"its accuracies are under the {recipe} recipe, as its condenser evaluates: import it with "
+                     f"--recipe {recipe} to evaluate it the same way")
     normalisation = "unit" if fmt.pixels else "zca" if whitened else "dataset"
     return Exported(tuple(files), fmt.name, normalisation, tuple(notes))

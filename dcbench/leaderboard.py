@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from dcbench.augment import DSA_STRATEGY
 from dcbench.classification import STANDARD
 from dcbench.errors import UserError
+from dcbench.protocol import DC_RECIPE, DSA_RECIPE
 from dcbench.records import IMPORTED, WHOLE
 from dcbench.store import Store
 
@@ -27,6 +29,8 @@ MEMORY_KINDS = {"process_max_rss": "CPU RSS", "cuda_max_allocated": "CUDA"}
 THIRD_PARTY_NOTE = "* a third-party plugin's result (not shipped with dcbench)"
 IMPORTED_NOTE = "(imported): a set made elsewhere and imported, its source in the provenance table"
 SCORE_NOTE = "test accuracy %: mean ± population std (n classification nets)"
+RECIPE_NOTE = ("(dsa recipe): evaluation nets trained as the DSA and DM papers train theirs (the profile's "
+               "augmented epochs, every batch DSA-augmented)")
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ class Setting:
 
 @dataclass(frozen=True)
 class Method:
-    """A leaderboard row: a condenser, in one configuration, evaluated under one schedule.
+    """A leaderboard row: a condenser, in one configuration, evaluated under one schedule and one
+    recipe (how the evaluation nets were trained: dcbench.protocol.RECIPES), never mixed.
 
     ``variant`` is empty unless the store holds several configurations (hyperparameters or spec
     versions) of the condenser for the same setting; then it names what differs.
@@ -84,6 +89,7 @@ class Method:
     variant: str = ""
     schedule: str = STANDARD
     third_party: bool = False
+    recipe: str = DC_RECIPE
 
     @property
     def imported(self) -> bool:
@@ -101,10 +107,13 @@ class Method:
             text += f" [{self.variant}]"
         if self.schedule != STANDARD:
             text += f" ({self.schedule} schedule)"
+        if self.recipe != DC_RECIPE:
+            text += f" ({self.recipe} recipe)"
         return text
 
     def order(self) -> tuple:
-        return self.condenser == WHOLE, self.condenser, self.variant, self.schedule != STANDARD, self.schedule
+        return (self.condenser == WHOLE, self.condenser, self.variant, self.schedule != STANDARD, self.schedule,
+                self.recipe != DC_RECIPE, self.recipe)
 
 
 def _merge(values: Iterable[Any]) -> tuple:
@@ -168,6 +177,7 @@ class Entry:
     # The flat names of a store row, for callers that filter entries.
     condenser = property(lambda self: self.method.condenser)
     schedule = property(lambda self: self.method.schedule)
+    recipe = property(lambda self: self.method.recipe)
     third_party = property(lambda self: self.method.third_party)
     dataset = property(lambda self: self.setting.dataset)
     ipc = property(lambda self: self.setting.ipc)
@@ -221,6 +231,11 @@ class Leaderboard:
     @property
     def imported(self) -> bool:
         return any(e.method.imported for e in self.entries)
+
+    @property
+    def recipes(self) -> bool:
+        """Some entry was evaluated under a recipe other than the seed paper's."""
+        return any(e.recipe != DC_RECIPE for e in self.entries)
 
     def profiles(self) -> list[str]:
         return sorted({e.profile for e in self.entries})
@@ -305,6 +320,18 @@ def _setting(row: dict[str, Any]) -> Setting:
     return Setting(row["profile"], row["dataset"], options, row["ipc"])
 
 
+def _recipe(blob: str | None) -> str:
+    """The recipe an evaluation row was trained under (rows made before recipes had names: dc), with its
+    augmentation strategy where a data set's settings chose another than the recipe's default: two
+    strategies are two recipes, never averaged."""
+    recorded = json.loads(blob or "{}")
+    name = recorded.get("name", DC_RECIPE)
+    augment = recorded.get("augment") or ""
+    if name == DSA_RECIPE and augment != f"dsa:{DSA_STRATEGY}":
+        return augment
+    return name
+
+
 def _config(blob: str | None) -> str | None:
     return None if blob is None else json.dumps(json.loads(blob), sort_keys=True)
 
@@ -345,7 +372,8 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
     for r in evaluations:
         setting = _setting(r)
         variant = variants.get(((setting, r["condenser"]), (r["condenser_version"], _config(r["synth_config"]))), "")
-        method = Method(r["condenser"], variant, r["schedule"] or STANDARD, bool(r["third_party"]))
+        method = Method(r["condenser"], variant, r["schedule"] or STANDARD, bool(r["third_party"]),
+                        _recipe(r["recipe"]))
         groups[(setting, method, r["synth_net"], r["cls_net"])].append(r)
     entries = [
         Entry(setting, method, synth, cls, score(r["accuracy"] for r in rows),
@@ -488,7 +516,8 @@ MATRIX_NOTE = ("Rows: the network the set was synthesised with (— for selectio
 def method_matrix(board: Leaderboard, setting: Setting, method: Method) -> View:
     """Table 2's shape for one condenser: synthesis net × classification net, with its cost."""
     nets = sorted({e.cls_net for e in board.of(setting, method)})
-    return View(key=slug("matrix", setting_key(setting), method.condenser, method.variant, method.schedule),
+    recipe = method.recipe if method.recipe != DC_RECIPE else None  # left out at dc: older pages keep their ids
+    return View(key=slug("matrix", setting_key(setting), method.condenser, method.variant, method.schedule, recipe),
                 title=f"{method.label} · {setting.label} · profile {setting.profile}",
                 columns=["synthesis net", *nets, *COST_COLUMNS],
                 rows=_matrix_rows(board, setting, method, nets))
@@ -522,7 +551,7 @@ def provenance(board: Leaderboard) -> View:
             setting.profile, setting.data, "—" if setting.ipc is None else str(setting.ipc), method.label,
             "/".join(map(str, found.condenser_versions)), found.condenser_origin, found.packages, found.hardware,
         ]))
-    return View(key="provenance", title="Provenance",
+    return View(key="provenance-table", title="Provenance",
                 columns=["profile", "data set", "ipc", "condenser", "spec version", "origin", "packages",
                          "hardware"], rows=rows,
                 caption="Package versions and devices of every synthesis and evaluation behind the numbers; "
@@ -530,5 +559,6 @@ def provenance(board: Leaderboard) -> View:
 
 
 def _caption(board: Leaderboard, text: str) -> str:
-    notes = [note for note, shown in ((THIRD_PARTY_NOTE, board.third_party), (IMPORTED_NOTE, board.imported)) if shown]
+    notes = [note for note, shown in ((THIRD_PARTY_NOTE, board.third_party), (IMPORTED_NOTE, board.imported),
+                                      (RECIPE_NOTE, board.recipes)) if shown]
     return " ".join([text, *(f"{note}." for note in notes)])

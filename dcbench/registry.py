@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
+from dcbench.augment import AUGMENTATIONS, check_strategy
 from dcbench.errors import RegistryError, UserError
 from dcbench.profiles import Profile, parse_profile
 
@@ -353,7 +354,7 @@ class Registry:
         overrides = config.get("dataset_overrides") or {}
         if not isinstance(overrides, Mapping) or not all(isinstance(v, Mapping) for v in overrides.values()):
             raise RegistryError(f"{where}: 'dataset_overrides' must map data-set names to settings")
-        self.dataset_overrides = {k: dict(v) for k, v in overrides.items()}
+        self.dataset_overrides = {k: _dataset_settings(k, v, where) for k, v in overrides.items()}
         board = config.get("leaderboard") or {}
         if not isinstance(board, Mapping) or set(board) - _LEADERBOARD_KEYS:
             raise RegistryError(f"{where}: 'leaderboard' may set only {', '.join(sorted(_LEADERBOARD_KEYS))}")
@@ -595,3 +596,20 @@ def load_registry(path: Path | None = None) -> Registry:
 def get_registry() -> Registry:
     """The process-wide registry (built once; cleared by tests with ``get_registry.cache_clear()``)."""
     return load_registry()
+
+
+def _dataset_settings(dataset: str, raw: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A data set's classification settings, checked here so that a typo stops at load, not in every cell."""
+    place = f"{where}: dataset_overrides.{dataset}"
+    unknown = sorted(set(raw) - {"augment", "dsa_strategy"})
+    if unknown:
+        raise RegistryError(f"{place} has unknown key(s) {', '.join(unknown)}; valid: augment, dsa_strategy")
+    if raw.get("augment") is not None and raw["augment"] not in AUGMENTATIONS:
+        raise RegistryError(f"{place}.augment must be one of {', '.join(AUGMENTATIONS)} (or absent), "
+                            f"got {raw['augment']!r}")
+    if "dsa_strategy" in raw:
+        try:
+            check_strategy(str(raw["dsa_strategy"]))
+        except ValueError as exc:
+            raise RegistryError(f"{place}.dsa_strategy: {exc}") from None
+    return dict(raw)

@@ -47,10 +47,11 @@ def synth_task(bound: BoundSynth) -> Task:
 
 
 def eval_tasks(artifact: Artifact, nets: list[str], evals: int, *, base_seed: int,
-               profile: str | None = None) -> list[Task]:
+               profile: str | None = None, recipe: str | None = None) -> list[Task]:
     """The evaluations of one condensed set: ``evals`` fresh nets per network and schedule.
 
-    ``profile``: the classification budgets to use (default: the set's own profile). A set imported
+    ``profile``: the classification budgets to use (default: the set's own profile); ``recipe``: how
+    the nets are trained (default: the set's own, its condenser's paper's). A set imported
     from a dcbench export draws the nets of the set it was exported from (``same_as``), so that the
     same tensors give the same accuracies."""
     meta = artifact.metadata
@@ -60,7 +61,7 @@ def eval_tasks(artifact: Artifact, nets: list[str], evals: int, *, base_seed: in
     tasks = []
     for net, schedule, i in itertools.product(nets, schedules_of(meta), range(evals)):
         cell = EvalCell(cls_net=net, eval_index=i, seed=eval_seed(base_seed, basis, net, i),
-                        profile=profile or meta["profile"], artifact=artifact.id, schedule=schedule)
+                        profile=profile or meta["profile"], artifact=artifact.id, schedule=schedule, recipe=recipe)
         bound = cell.bind(artifact)
         shown = net if schedule == STANDARD else f"{net} ({schedule} schedule)"
         tasks.append(Task(EVAL, bound.key, f"{shown} net {i + 1}/{evals} ← {what}", cell, bound.skeleton()))

@@ -17,8 +17,9 @@ and how to fix it, so it works under pytest (or any runner) as it is::
 They run on small generated data (:func:`tiny_train_set`) and take seconds. They check what the
 framework relies on and cannot repair: a condenser's output (shapes, counts per class, labels,
 finite values, a selection's indices), its determinism under a fixed generator, its Config and
-spec; a network's output shape and dependence on its input in both stage variants, and the
-absence of BatchNorm where the protocol wants instance norm; a data set's agreement with its spec.
+spec; a network's output shape and dependence on its input in both stage variants, its declared
+embedding, and the absence of BatchNorm where the protocol wants instance norm; a data set's
+agreement with its spec.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from torch import nn
 from dcbench.architecture import (
     STAGES,
     ArchSpec,
+    embedding,
     estimate_bn_statistics,
     freeze_batchnorm,
     has_batchnorm,
@@ -207,13 +209,16 @@ def check_architecture(arch: Any, *, shapes: Iterable[tuple[int, int]] | None = 
     less those its refusal declines; shapes given explicitly must not be refused. Each variant must
     give finite ``(batch, num_classes)`` logits that differ for different inputs and finite
     gradients; the classification variant must have no BatchNorm unless the spec declares it
-    (an explicit ``_bn`` variant: ``batchnorm`` includes "classification").
+    (an explicit ``_bn`` variant: ``batchnorm`` includes "classification"). Where the spec declares
+    an embedding (``embedding=True``), :func:`dcbench.embedding` must give finite ``(batch, D)``
+    features through which gradients reach the images.
     """
     spec = getattr(arch, "spec", None)
     assert callable(arch) and isinstance(spec, ArchSpec), f"{arch!r} must be a factory with an ArchSpec `spec`"
     name = spec.family
     assert isinstance(spec.version, int) and not isinstance(spec.version, bool) and spec.version >= 1, \
         f"{name}: spec.version must be an integer >= 1, got {spec.version!r}"
+    assert isinstance(spec.embedding, bool), f"{name}: spec.embedding must be True or False, got {spec.embedding!r}"
     for field in ("stages", "batchnorm"):
         unknown = set(getattr(spec, field)) - set(STAGES)
         assert not unknown, f"{name}: spec.{field} names unknown stages {sorted(unknown)}; stages are {STAGES}"
@@ -267,6 +272,26 @@ def _check_variant(arch: Any, name: str, stage: str, in_chans: int, img_size: in
     grads = [p.grad for p in net.parameters() if p.requires_grad]
     assert grads and all(g is not None and bool(torch.isfinite(g).all()) for g in grads), \
         f"{where}: a backward pass left parameters without finite gradients"
+    if arch.spec.embedding:
+        _check_embedding(net, where, images)
+
+
+def _check_embedding(net: nn.Module, where: str, images: torch.Tensor) -> None:
+    """The declared embedding: (N, D) finite features, differentiable with respect to the images."""
+    inputs = images.clone().requires_grad_(True)
+    try:
+        features = embedding(net, inputs)
+    except TypeError as exc:
+        raise AssertionError(f"{where}: spec.embedding is True but {exc}; declare embedding=False") from None
+    assert isinstance(features, torch.Tensor) and features.ndim == 2 and features.shape[0] == len(inputs) \
+        and features.shape[1] >= 1, (f"{where}: dcbench.embedding must give ({len(inputs)}, D) features, "
+                                     f"got {getattr(features, 'shape', type(features))}")
+    assert bool(torch.isfinite(features).all()), f"{where}: the embedding contains NaN or infinite values"
+    assert features.requires_grad, f"{where}: the embedding is cut off from the images (detached, or under no_grad)"
+    features.square().sum().backward()
+    grad = inputs.grad
+    assert grad is not None and bool(torch.isfinite(grad).all()) and bool(grad.abs().sum() > 0), \
+        f"{where}: no finite, nonzero gradient reaches the images through the embedding (detached features?)"
 
 
 # --- data sets ---------------------------------------------------------------------------------

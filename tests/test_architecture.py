@@ -18,7 +18,8 @@ DOC = REPO / "docs" / "architecture.md"
 # Bottom to top. A module may import modules of its own layer and of the layers below it, never above.
 LAYERS: dict[str, list[str]] = {
     "foundation": ["version", "errors", "runtime", "files", "records", "profiles"],
-    "contracts": ["architecture", "dataset", "condenser", "checkpoint", "schedule", "augment", "protocol",
+    "contracts": ["architecture", "dataset", "condenser", "checkpoint", "schedule", "augment", "augment.mnist",
+                  "augment.dsa", "protocol",
                   "interchange", "interchange.portable", "interchange.safe", "interchange.dc", "interchange.mtt",
                   "interchange.tensors", "interchange.folder"],
     "components": ["registry", "data"],

@@ -52,3 +52,14 @@ def test_bench_of_a_selection_method_times_the_whole_run(tmp_path):
             "SELECT status, seconds_per_iteration, wall_s FROM benchmarks").fetchall()
     assert status == "done" and seconds is None and total > 0
     assert not (results / "artifacts").exists()  # benchmarks run in a scratch folder and keep only timings
+
+
+def test_bench_times_several_condensers_in_one_run_against_the_first(tmp_path):
+    results = tmp_path / "results"
+    ran = CliRunner().invoke(app, ["bench", "-c", "gm,dsa,dm", "--synth", "mlp", "--dataset", "digits", "--iterations",
+                                   "2", "--results", str(results)], env={"COLUMNS": "200"})
+    assert ran.exit_code == 0, ran.output
+    assert "gradient_matching / dsa: " in ran.output and "gradient_matching / distribution_matching: " in ran.output
+    with sqlite3.connect(results / "results.sqlite") as db:
+        rows = db.execute("SELECT condenser, iterations, status FROM benchmarks ORDER BY rowid").fetchall()
+    assert rows == [("gradient_matching", 2, "done"), ("dsa", 2, "done"), ("distribution_matching", 2, "done")]

@@ -486,13 +486,21 @@ def test_fractional_gpus_put_two_cells_on_each_fake_gpu(ray_head, tmp_path, monk
     cells = cell_log(results)
     assert len(cells) == 8 and {c["status"] for c in cells} == {"done"}
     assert all(len(c["gpu_ids"]) == 1 and c["cuda_visible_devices"] == c["gpu_ids"][0] for c in cells)
-    assert {c["gpu_ids"][0] for c in cells} == {"0", "1"}  # both GPUs used
-    for gpu in ("0", "1"):
-        events = sorted((t, +1 if edge == "started_at" else -1) for c in cells if c["gpu_ids"] == [gpu]
+    assert {c["gpu_ids"][0] for c in cells} <= {"0", "1"}
+
+    def peak(cells):
+        events = sorted((t, +1 if edge == "started_at" else -1) for c in cells
                         for edge, t in (("started_at", c["started_at"]), ("finished_at", c["finished_at"])))
-        running = peak = 0
+        running = most = 0
         for _, step in events:
             running += step
-            peak = max(peak, running)
-        assert peak <= 2, f"GPU {gpu} had {peak} cells at once"
+            most = max(most, running)
+        return most
+
+    for gpu in ("0", "1"):
+        assert peak([c for c in cells if c["gpu_ids"] == [gpu]]) <= 2, f"GPU {gpu} had more than two cells at once"
+    # Ray packs half-GPU cells onto GPU 0 first, so GPU 1 is needed only when more than two ran at once; tiny
+    # cells often finish before a third starts, which is why this is conditional rather than assumed.
+    if peak(cells) > 2:
+        assert {c["gpu_ids"][0] for c in cells} == {"0", "1"}
     assert {r["device"] for r in store_rows(results, "evaluations")} == {"cpu"}

@@ -448,7 +448,7 @@ def test_published_page_renders_in_headless_chromium(published, tmp_path):
     # the overview has a row per condenser and the whole data; each matrix one row (one synthesis net)
     assert rendered.tables.pop("overview-smoke") == 3
     assert rendered.tables == {"matrix-smoke-digits-ipc1-gradient_matching-standard": 1,
-                               "matrix-smoke-digits-ipc1-random-standard": 1, "provenance": 3}
+                               "matrix-smoke-digits-ipc1-random-standard": 1, "provenance-table": 3}
     for record in records:
         assert f"{100 * record['accuracy_mean']:.1f} ± 0.0 (1)" in dom.stdout
     assert len(rendered.images) == 2

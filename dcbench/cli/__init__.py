@@ -21,6 +21,7 @@ from dcbench.cli.options import (
     DownloadOpt,
     EvalsOpt,
     ProfileOpt,
+    RecipeOpt,
     Results,
     SeedOpt,
     SetsOpt,
@@ -39,6 +40,7 @@ from dcbench.cli.tables import (
 )
 from dcbench.errors import UserError
 from dcbench.profiles import budget
+from dcbench.protocol import check_recipe
 from dcbench.records import Evaluation
 from dcbench.store import FILENAME
 
@@ -58,6 +60,7 @@ def synth(
     cls: Annotated[Optional[str], typer.Option("--cls", help="Also evaluate on these networks (comma list).")] = None,
     evals: EvalsOpt = None,
     rerun: Annotated[bool, typer.Option("--rerun", help="Compute again even if this cell is stored.")] = False,
+    recipe: RecipeOpt = None,
     size: Optional[int] = None,
     channels: Optional[int] = None,
     zca: bool = False,
@@ -66,6 +69,9 @@ def synth(
     nets = bench.select("architecture", cls, load=True) if cls else []  # mistakes here stop before synthesis
     if nets:
         budget(evals, 1, "--evals")
+    if recipe is not None and not nets:
+        raise UserError("--recipe says how the --cls nets train: give --cls, or drop --recipe")
+    check_recipe(recipe)
     made = bench.synthesize(cell.condenser, dataset=cell.dataset, ipc=cell.ipc, seed=cell.seed, synth=cell.synth_net,
                             overrides=cell.overrides, profile=cell.profile, size=size, channels=channels, zca=zca,
                             rerun=rerun)
@@ -76,7 +82,8 @@ def synth(
     out.print(f"artifact [bold]{made.artifact}[/bold]  ({made.condenser}, {made.dataset}, ipc {made.ipc}, "
               f"{made.wall_s:.1f}s)")
     if nets:
-        _print_evaluations(bench.evaluate(made.artifact, cls=nets, evals=evals, seed=cell.seed, profile=cell.profile))
+        _print_evaluations(bench.evaluate(made.artifact, cls=nets, evals=evals, seed=cell.seed, profile=cell.profile,
+                                          recipe=recipe))
 
 
 def _print_evaluations(records: list[Evaluation]) -> None:
@@ -97,6 +104,7 @@ def eval_(
     seed: SeedOpt = 0,
     profile: Annotated[Optional[str], typer.Option("--profile", help="Profile \\[default: the artifact's; smoke for "
                                                                      "an imported set].")] = None,
+    recipe: RecipeOpt = None,
     size: Optional[int] = None,
     channels: Optional[int] = None,
     zca: bool = False,
@@ -108,11 +116,13 @@ def eval_(
     if whole:
         if not dataset:
             raise UserError("--whole needs --dataset NAME")
+        if recipe not in (None, "dc"):
+            raise UserError("--recipe: the whole training split is trained with its own recipe; drop --recipe")
         records = bench.evaluate_whole(dataset=dataset, cls=nets, evals=evals, seed=seed, profile=profile or "smoke",
                                        size=size, channels=channels, zca=zca)
     else:
         records = bench.evaluate(artifact, cls=nets, evals=evals, seed=seed, profile=profile, size=size,
-                                 channels=channels, zca=zca)
+                                 channels=channels, zca=zca, recipe=recipe)
     _print_evaluations(records)
 
 
@@ -138,6 +148,8 @@ def import_(
                                                                    "recorded with it.")] = None,
     images_key: Annotated[str, typer.Option("--images-key", help="The images' name in a tensors file.")] = "images",
     labels_key: Annotated[str, typer.Option("--labels-key", help="The labels' name in a tensors file.")] = "labels",
+    recipe: Annotated[str, typer.Option("--recipe", help="How its evaluation nets train unless told otherwise: dc, "
+                                                         "or dsa for sets of DSA and DM.")] = "dc",
     size: Optional[int] = None,
     channels: Optional[int] = None,
     zca: bool = False,
@@ -147,7 +159,7 @@ def import_(
     Evaluate them with `dcbench eval ID` or `dcbench grid --import ID,ID`."""
     made = bench.import_set(path, dataset=dataset, format=format, normalization=normalization, name=name,
                             source=source, size=size, channels=channels, zca=zca, images_key=images_key,
-                            labels_key=labels_key)
+                            labels_key=labels_key, recipe=recipe)
     for record in made:
         config = record.config or {}
         out.print(f"artifact [bold]{record.artifact}[/bold]  ({record.condenser}, {record.dataset}, ipc {record.ipc}, "
@@ -189,14 +201,14 @@ def bench_(
 ) -> None:
     """Time a condenser (seconds per outer iteration or in total, peak memory) without evaluating it.
 
-    Runs cold in a scratch folder (no cached whole-data run). On CPU, peak memory is the process's
-    high-water mark: time condensers in separate commands to compare their memory. Ratios compare
-    every variant with the first."""
+    -c may name several (gm,dsa,dm), timed one after the other in this run. Runs cold in a scratch
+    folder (no cached whole-data run). On CPU, peak memory is the process's high-water mark: time
+    condensers in separate commands to compare their memory. Ratios compare every variant with the first."""
     timed = bench.benchmark(cell.condenser, synth=cell.synth_net, dataset=cell.dataset, ipc=cell.ipc,
                             iterations=iterations, compare=compare, vary=parse_vary(vary), seed=cell.seed,
                             profile=cell.profile, overrides=cell.overrides, size=size, channels=channels, zca=zca)
-    out.print(benchmark_table(timed, f"{timed[0].condenser} · {cell.dataset} · ipc {cell.ipc} · "
-                                     f"synth {cell.synth_net or '—'}"))
+    names = ", ".join(dict.fromkeys(r.condenser for r in timed))
+    out.print(benchmark_table(timed, f"{names} · {cell.dataset} · ipc {cell.ipc} · synth {cell.synth_net or '—'}"))
     for line in benchmark_ratios(timed):
         out.print(line)
 
@@ -242,6 +254,7 @@ def grid(
                                                     show_default=False)] = None,
     ray_gpus: Annotated[Optional[int], typer.Option("--ray-gpus", help="GPUs of the private Ray \\[default: all].",
                                                     show_default=False)] = None,
+    recipe: RecipeOpt = None,
     size: Optional[int] = None,
     channels: Optional[int] = None,
     zca: bool = False,
@@ -253,7 +266,7 @@ def grid(
                         seed=seed, profile=profile, overrides=parse_sets(sets), whole=whole, rerun=rerun,
                         dry_run=dry_run, runner=runner, ray_address=ray_address, gpus_per_cell=gpus_per_cell,
                         cpus_per_cell=cpus_per_cell, ray_cpus=ray_cpus, ray_gpus=ray_gpus, size=size,
-                        channels=channels, zca=zca, imports=imports or ())
+                        channels=channels, zca=zca, imports=imports or (), recipe=recipe)
     typos = result.typo_error()
     if dry_run:
         if typos:

@@ -33,6 +33,10 @@ ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="Serve im
 ProfileOpt = Annotated[str, typer.Option("--profile", help="Protocol profile: smoke, cpu or paper.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed: same seed, same result on CPU.")]
 EvalsOpt = Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network \\[default: profile's].")]
+RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="How evaluation nets train: dc (the seed paper's) "
+                                                                   "or dsa (DSA/DM's: 1,000 epochs, DSA augmentation) "
+                                                                   "\\[default: each set's condenser's].",
+                                                  show_default=False)]
 CondenserOpt = Annotated[str, typer.Option("--condenser", "-c", help="Condenser (see `dcbench list condensers`).")]
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Data set name.")]
 IpcOpt = Annotated[int, typer.Option("--ipc", help="Images per class.")]

@@ -76,25 +76,34 @@ def evaluation_summary(records: Sequence[Evaluation]) -> Table:
 
 
 def benchmark_table(records: Sequence[Benchmark], title: str) -> Table:
+    several = len({r.condenser for r in records}) > 1
     table = Table(title=f"{title} · {records[0].device_name}")
-    for column in ("variant", "implementation", "s / outer iteration", "iterations timed", "total s", "peak memory",
-                   "status"):
+    for column in (("condenser",) if several else ()) + ("variant", "implementation", "s / outer iteration",
+                                                          "iterations timed", "total s", "peak memory", "status"):
         table.add_column(column)
     for r in records:
         memory = f"{r.peak_mem_bytes / 2**20:,.0f} MiB ({r.peak_mem_kind})" if r.peak_mem_bytes else "—"
         per_iteration = f"{r.seconds_per_iteration:.3f}" if r.seconds_per_iteration is not None else "—"
         timed = str(max(r.iterations - 1, 0)) if r.iterations is not None else "—"
         total = f"{r.wall_s:.2f}" if r.wall_s is not None else "—"
-        table.add_row(r.variant, r.implementation or "—", per_iteration, timed, total, memory,
-                      r.status if r.done else f"[red]{escape(r.error or '')}[/red]")
+        table.add_row(*((r.condenser,) if several else ()), r.variant, r.implementation or "—", per_iteration, timed,
+                      total, memory, r.status if r.done else f"[red]{escape(r.error or '')}[/red]")
     return table
 
 
 def benchmark_ratios(records: Sequence[Benchmark]) -> list[str]:
-    """Each timed variant's speed against the first that finished."""
+    """Each timed variant's speed against the first that finished (per outer iteration: with several
+    condensers, an iteration of each is its own method's unit of work)."""
+    several = len({r.condenser for r in records}) > 1
+
+    def label(r: Benchmark) -> str:
+        if not several:
+            return r.variant
+        return r.condenser if r.variant == "as configured" else f"{r.condenser} {r.variant}"
+
     timed = [r for r in records if r.done and r.seconds_per_iteration]
-    return [f"{timed[0].variant} / {r.variant}: {timed[0].seconds_per_iteration / r.seconds_per_iteration:.2f}× "
-            f"(>1 means {r.variant} is faster)" for r in timed[1:]]
+    return [f"{label(timed[0])} / {label(r)}: {timed[0].seconds_per_iteration / r.seconds_per_iteration:.2f}× "
+            f"(>1 means {label(r)} is faster)" for r in timed[1:]]
 
 
 def components_table(listed: list[Listing], *, kinds: bool) -> Table:

@@ -22,6 +22,7 @@ from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import RegistryError, UserError
 from dcbench.profiles import budget
+from dcbench.protocol import check_recipe
 from dcbench.records import FAILED, Condensation
 from dcbench.registry import NameConflict, PluginError, get_registry
 from dcbench.runtime import digest
@@ -45,6 +46,7 @@ class GridRequest:
     overrides: tuple[tuple[str, Any], ...] = ()
     whole: bool = False  # also train every classification net on the whole training split
     imports: tuple[str, ...] = ()  # ids of stored sets (imported ones, say) to evaluate on every --cls net
+    recipe: str | None = None  # one evaluation recipe for every set (dcbench.protocol.RECIPES); None: each its own
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
     evals = budget(request.evals, profile.evals, "--evals")
     if not request.ipcs:
         raise UserError("--ipc needs at least one value")
+    check_recipe(request.recipe)
 
     def chosen(option: str, kind: str, selector: str) -> list[str]:
         unknown: list[tuple[str, UserError]] = []
@@ -122,6 +125,11 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
     synth_nets = list(loaded("--synth", "architecture", request.synth, reg.architecture)) if users else []
     cls_nets = list(loaded("--cls", "architecture", request.cls, reg.architecture))
     overrides = _split_overrides(condensers, request.overrides)
+    # a condenser that synthesises with embeddings is refused the nets that declare none, on every data set
+    no_embedding = {(name, net) for name, cls in condensers.items() if cls.spec.needs_embedding
+                    for net in synth_nets if not getattr(reg.architecture(net).spec, "embedding", False)}
+    skipped += [Skip(f"synthesis net {net} for {name}", "provides no embedding (its ArchSpec does not declare "
+                     "embedding=True), which this condenser matches") for name, net in sorted(no_embedding)]
 
     synths: dict[str, BoundSynth] = {}
     cls_by_dataset: dict[str, list[str]] = {}
@@ -154,7 +162,8 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
             for skip in skipped if skip.cause == "broken" and skip.what.startswith("condenser ")
             for ipc, run in itertools.product(request.ipcs, range(runs))]
         for name, condenser in condensers.items():
-            nets = [n for n in synth_nets if n not in refused] if condenser.spec.needs_network else [None]
+            nets = ([n for n in synth_nets if n not in refused and (name, n) not in no_embedding]
+                    if condenser.spec.needs_network else [None])
             for net, ipc, run in itertools.product(nets, request.ipcs, range(runs)):
                 cell = SynthCell(condenser=name, dataset=dataset, ipc=ipc, seed=request.seed + run,
                                  profile=profile.name, synth_net=net, options=request.options,
@@ -180,7 +189,8 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
                                     f"{artifact.id[:12]} ({shape})", reason))
             else:
                 nets.append(net)
-        imports += eval_tasks(artifact, nets, evals, base_seed=request.seed, profile=profile.name)
+        imports += eval_tasks(artifact, nets, evals, base_seed=request.seed, profile=profile.name,
+                              recipe=request.recipe)
         served_as = (artifact.metadata["dataset"], digest(artifact.metadata["options"]))
         if request.whole and served_as not in whole_served:
             whole_served.add(served_as)

@@ -181,12 +181,14 @@ class Scheduler:
                                 self.counts["failed"], self._expected))
 
 
-def artifact_unlocks(results: Path, cls_nets: dict[str, list[str]], evals: int) -> Callable[[str], list[Task]]:
+def artifact_unlocks(results: Path, cls_nets: dict[str, list[str]], evals: int,
+                     recipe: str | None = None) -> Callable[[str], list[Task]]:
     """A grid's ``unlocks``: every classification net of the set's data set, ``evals`` times,
-    seeded from the set's own seed."""
+    seeded from the set's own seed, under ``recipe`` (None: the set's own)."""
 
     def unlocks(artifact: str) -> list[Task]:
         loaded = load_artifact(artifact, results)
-        return eval_tasks(loaded, cls_nets[loaded.metadata["dataset"]], evals, base_seed=loaded.metadata["seed"])
+        return eval_tasks(loaded, cls_nets[loaded.metadata["dataset"]], evals, base_seed=loaded.metadata["seed"],
+                          recipe=recipe)
 
     return unlocks

@@ -20,6 +20,7 @@ from dcbench.files import write_atomically
 from dcbench.leaderboard import (
     IMPORTED_NOTE,
     MATRIX_NOTE,
+    RECIPE_NOTE,
     SCORE_NOTE,
     THIRD_PARTY_NOTE,
     Leaderboard,
@@ -110,6 +111,7 @@ def records(board: Leaderboard, images: dict[tuple, str]) -> list[dict[str, Any]
         found.append({
             "profile": e.profile, "dataset": e.dataset, "dataset_options": json.loads(e.setting.options),
             "ipc": e.ipc, "condenser": e.condenser, "variant": e.method.variant, "schedule": e.schedule,
+            "recipe": e.recipe,
             "label": e.method.label, "third_party": e.third_party, "imported": e.method.imported,
             "synth_net": e.synth_net, "cls_net": e.cls_net,
             "accuracy_mean": e.score.mean, "accuracy_std": e.score.std, "n": e.score.n, "runs": e.runs,
@@ -148,15 +150,17 @@ def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], m
     how = [
         f"Published by dcbench {__version__}. Filters: {asked}. Every number is in results.csv and "
         "results.json with the versions, profile and hardware that produced it.",
-        f"Entries: {SCORE_NOTE}. Profiles, data-set serving options, schedules and condenser configurations are "
-        "never averaged together: a condenser stored with several configurations in one setting gets a row per "
-        "configuration, named by what differs.",
+        f"Entries: {SCORE_NOTE}. Profiles, data-set serving options, schedules, evaluation recipes and "
+        "condenser configurations are never averaged together: a condenser stored with several configurations "
+        "in one setting gets a row per configuration, named by what differs.",
         f"Per-condenser matrices: {MATRIX_NOTE}",
     ]
     if board.third_party:
         how.append(THIRD_PARTY_NOTE + ".")
     if board.imported:
         how.append(IMPORTED_NOTE + ".")
+    if board.recipes:
+        how.append(RECIPE_NOTE + ".")
     sections = [Section("dcbench leaderboard", 1, "top", how)]
     for profile in board.profiles():
         top = Section(f"Profile {profile}", 2, slug("profile", profile), views=[overview(board, profile)])

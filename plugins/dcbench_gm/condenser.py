@@ -20,7 +20,7 @@ from dcbench import (
     has_batchnorm,
 )
 from dcbench_gm.distance import DISTANCES
-from dcbench_gm.matching import IMPLEMENTATIONS, default_implementation
+from dcbench_gm.matching import IMPLEMENTATIONS, Siamese, default_implementation
 from dcbench_gm.precision import PRECISIONS, precision_scope
 from dcbench_gm.schedule import paper_schedule
 
@@ -90,6 +90,7 @@ class GradientMatching(CondenserBase):
         implementation = default_implementation(device) if cfg.implementation == "auto" else cfg.implementation
         step_fn = IMPLEMENTATIONS[implementation]()
         distance = DISTANCES[cfg.distance]
+        siamese, augment = self._siamese(generator), self._augment(generator)
 
         syn = self._initial_images(train, ipc, generator).to(device).requires_grad_(True)
         labels = torch.arange(classes, device=device).repeat_interleave(ipc)
@@ -116,7 +117,8 @@ class GradientMatching(CondenserBase):
                     real_seen += sum(len(r) for r in real)
                     optimizer.zero_grad(set_to_none=True)
                     with precision.autocast():
-                        loss = float(step_fn(net, syn, ipc, real, distance, class_chunk=cfg.class_chunk))
+                        loss = float(step_fn(net, syn, ipc, real, distance, class_chunk=cfg.class_chunk,
+                                             siamese=siamese))
                     if not torch.isfinite(torch.tensor(loss)) or not bool(torch.isfinite(syn.grad).all()):
                         raise NonFiniteLoss(f"matching loss became {loss} at outer iteration {k + 1}, step {t + 1}; "
                                             "try a smaller lr_img")
@@ -124,7 +126,7 @@ class GradientMatching(CondenserBase):
                     iteration_loss += loss / classes
                     if t < steps - 1:
                         self._train_net(net, net_opt, syn.detach(), labels, net_epochs, cfg.net_batch, generator,
-                                        precision.autocast)
+                                        precision.autocast, augment)
                 losses.append(iteration_loss / steps)
                 elapsed = time.perf_counter() - started
                 report(k + 1, total=cfg.iterations, loss=losses[-1], images_per_s=real_seen / max(elapsed, 1e-9))
@@ -140,6 +142,16 @@ class GradientMatching(CondenserBase):
             "bn_statistics": "real, pooled over bn_images_per_class per class before each step, frozen",
         }
         return CondensedSet(images=syn.detach(), labels=labels)
+
+    # hooks of the variants (dsa) ------------------------------------------------------------
+
+    def _siamese(self, generator: torch.Generator) -> Siamese | None:
+        """How each class's real and synthetic batch are transformed alike before matching (none here)."""
+        return None
+
+    def _augment(self, generator: torch.Generator) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """How the synthetic images are transformed while the network trains on them (not at all here)."""
+        return None
 
     # helpers -------------------------------------------------------------------------------
 
@@ -162,13 +174,15 @@ class GradientMatching(CondenserBase):
 
     @staticmethod
     def _train_net(net, optimizer, images, labels, epochs: int, batch: int, generator: torch.Generator,
-                   autocast: Callable[[], ContextManager] = contextlib.nullcontext) -> None:
+                   autocast: Callable[[], ContextManager] = contextlib.nullcontext,
+                   augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         for _ in range(epochs):
             order = torch.randperm(len(images), generator=generator).to(images.device)
             for start in range(0, len(images), batch):
                 idx = order[start:start + batch]
+                x = images[idx] if augment is None else augment(images[idx])
                 with autocast():  # the forward only: each batch must see the weights the last step left
-                    loss = F.cross_entropy(net(images[idx]), labels[idx])
+                    loss = F.cross_entropy(net(x), labels[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

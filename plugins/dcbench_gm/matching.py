@@ -22,18 +22,24 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 Distance = Callable[..., torch.Tensor]
+#: ``siamese(real, syn) -> (real, syn)``: one class's real and synthetic batch transformed alike
+#: (DSA's augmentation, one draw for both), inside the graph so that the images' gradient flows through.
+Siamese = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def loop_step(net: nn.Module, syn: torch.Tensor, ipc: int, real: Sequence[torch.Tensor], distance: Distance,
-              real_gradients: RealGradients | None = None, **_: object) -> torch.Tensor:
+              real_gradients: RealGradients | None = None, siamese: Siamese | None = None,
+              **_: object) -> torch.Tensor:
     """Accumulates d(loss)/d(syn) into ``syn.grad``; returns the summed loss (detached)."""
     params = [p for p in net.parameters() if p.requires_grad]
     real_gradients = real_gradients or eager_real_gradients
     total = torch.zeros((), device=syn.device)
     for c, images in enumerate(real):
         target = torch.full((images.shape[0],), c, device=syn.device, dtype=torch.long)
-        g_real = real_gradients(net, params, images, target)
         mine = syn[c * ipc:(c + 1) * ipc]
+        if siamese is not None:
+            images, mine = siamese(images, mine)
+        g_real = real_gradients(net, params, images, target)
         g_syn = torch.autograd.grad(F.cross_entropy(net(mine), target[:1].expand(ipc)), params, create_graph=True)
         loss = distance(g_syn, g_real)
         torch.autograd.backward(loss, inputs=[syn])  # the images only: never the network
@@ -70,8 +76,8 @@ class CompiledLoop:
         self._grad: Callable | None = None
 
     def __call__(self, net: nn.Module, syn: torch.Tensor, ipc: int, real: Sequence[torch.Tensor],
-                 distance: Distance, **_: object) -> torch.Tensor:
-        return loop_step(net, syn, ipc, real, distance, real_gradients=self._real_gradients)
+                 distance: Distance, siamese: Siamese | None = None, **_: object) -> torch.Tensor:
+        return loop_step(net, syn, ipc, real, distance, real_gradients=self._real_gradients, siamese=siamese)
 
     def _real_gradients(self, net: nn.Module, params: list, images: torch.Tensor, target: torch.Tensor) -> list:
         if self._template is None:
@@ -91,7 +97,7 @@ class CompiledLoop:
 
 
 def batched_step(net: nn.Module, syn: torch.Tensor, ipc: int, real: Sequence[torch.Tensor], distance: Distance,
-                 class_chunk: int = 10, **_: object) -> torch.Tensor:
+                 class_chunk: int = 10, siamese: Siamese | None = None, **_: object) -> torch.Tensor:
     names = [n for n, p in net.named_parameters() if p.requires_grad]
     params = {n: p.detach() for n, p in net.named_parameters() if p.requires_grad}
     frozen = {n: p.detach() for n, p in net.named_parameters() if not p.requires_grad}
@@ -105,10 +111,13 @@ def batched_step(net: nn.Module, syn: torch.Tensor, ipc: int, real: Sequence[tor
     total = torch.zeros((), device=syn.device)
     for start in range(0, len(real), class_chunk):
         classes = range(start, min(start + class_chunk, len(real)))
-        x, y, w = _padded([real[c] for c in classes], list(classes))
+        pairs = [(real[c], syn[c * ipc:(c + 1) * ipc]) for c in classes]
+        if siamese is not None:  # each class its own draw, as the loop draws them, in class order
+            pairs = [siamese(images, mine) for images, mine in pairs]
+        x, y, w = _padded([images.detach() for images, _ in pairs], list(classes))
         with torch.no_grad():  # real gradients are constants: no graph outside grad()
             g_real = per_class(params, x, y, w)
-        mine = syn[start * ipc:classes[-1] * ipc + ipc].reshape(len(classes), ipc, *syn.shape[1:])
+        mine = torch.stack([m for _, m in pairs])
         y_syn = torch.tensor(list(classes), device=syn.device).repeat_interleave(ipc).view(len(classes), ipc)
         g_syn = per_class(params, mine, y_syn, torch.ones(len(classes), ipc, device=syn.device))
         loss = distance([g_syn[n] for n in names], [g_real[n] for n in names], lead=1).sum()

@@ -4,7 +4,8 @@ Each name is a :class:`dcbench.Architecture`. A name stands for both stage varia
 (docs/protocol.md, "Stage variants"): ``vgg11`` and ``resnet18`` synthesise with BatchNorm (ResNet18
 with average-pooling downsampling) and classify with instance norm; the ``_bn`` variants keep
 BatchNorm in both stages for the normalisation ablation. Every network exposes ``embed(x)``
-(penultimate features) and ``classifier``.
+(penultimate features) and ``classifier``, and declares its embedding (``ArchSpec.embedding``):
+``dcbench.embedding`` gives the same features as ``embed``.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from dcbench_nets.norms import make_norm
 _BN_BOTH = tuple(STAGES)
 
 mlp = Architecture(_mlp.mlp, ArchSpec(
-    family="mlp", version=1, sizes=None, min_size=1,
+    family="mlp", version=1, embedding=True, sizes=None, min_size=1,
     description="two hidden layers of 128 units with ReLU"))
 
 convnet = Architecture(_convnet.convnet, ArchSpec(
-    family="convnet", version=1, sizes=None, min_size=_convnet.min_side(3, "avg"),
+    family="convnet", version=1, embedding=True, sizes=None, min_size=_convnet.min_side(3, "avg"),
     description="3 x [conv3x3 128, instance norm, ReLU, avg-pool 2], linear; the paper's default"))
 
 convnet_d1 = convnet.variant(depth=1, min_size=_convnet.min_side(1, "avg"), description="ConvNet of depth 1")
@@ -48,21 +49,21 @@ convnet_np = convnet.variant(pool="none", min_size=_convnet.min_side(3, "none"),
 convnet_mp = convnet.variant(pool="max", description="ConvNet with max pooling")
 
 lenet = Architecture(_lenet.lenet, ArchSpec(
-    family="lenet", version=1, sizes=_lenet.SIZES,
+    family="lenet", version=1, embedding=True, sizes=_lenet.SIZES,
     description="LeNet-5: two 5x5 convs with max-pooling, FC 120-84"))
 
 alexnet = Architecture(_alexnet.alexnet, ArchSpec(
-    family="alexnet", version=1, sizes=_alexnet.SIZES,
+    family="alexnet", version=1, embedding=True, sizes=_alexnet.SIZES,
     description="small-image AlexNet: five convs, three max-pools, one linear layer"))
 alexnet_bn = alexnet.variant(norm="batch", batchnorm=_BN_BOTH,
                              description="AlexNet with BatchNorm after every conv, in both stages")
 
 alexcifarnet = Architecture(_alexcifarnet.alexcifarnet, ArchSpec(
-    family="alexcifarnet", version=1, sizes=_alexcifarnet.SIZES,
+    family="alexcifarnet", version=1, embedding=True, sizes=_alexcifarnet.SIZES,
     description="DD's AlexCifarNet: two 5x5 convs with LRN, FC 384-192"))
 
 vgg11 = Architecture(_vgg.vgg11, ArchSpec(
-    family="vgg11", version=1, sizes=_vgg.SIZES,
+    family="vgg11", version=1, embedding=True, sizes=_vgg.SIZES,
     stages={"synthesis": {"norm": "batch"}, "classification": {"norm": "instance"}},
     batchnorm=("synthesis",),
     description="VGG11: BatchNorm for synthesis, instance norm for classification"))
@@ -70,7 +71,7 @@ vgg11_bn = vgg11.variant(norm="batch", stages={}, batchnorm=_BN_BOTH,
                          description="VGG11 with BatchNorm in both stages")
 
 resnet18 = Architecture(_resnet.resnet18, ArchSpec(
-    family="resnet18", version=1, sizes=_resnet.SIZES,
+    family="resnet18", version=1, embedding=True, sizes=_resnet.SIZES,
     stages={"synthesis": {"norm": "batch", "downsample": "avgpool"},
             "classification": {"norm": "instance", "downsample": "stride"}},
     batchnorm=("synthesis",),

@@ -73,7 +73,7 @@ def _architecture(model: str) -> Architecture:
     spec = TimmSpec(
         family=f"{PREFIX}:{model}", version=1, sizes=None, min_size=1, channels=(1, 3), model=model,
         stages={"synthesis": {"norm": "batch"}, "classification": {"norm": "instance"}},
-        batchnorm=("synthesis",),
+        batchnorm=("synthesis",), embedding=True,  # the input of get_classifier(): timm's pooled features
         description=f"timm {model}, untrained; synthesis with BatchNorm, classification with instance norm",
     )
     return Architecture(build, spec, {"model": model})

@@ -50,6 +50,3 @@ def mnist_augment(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
         bilinear = F.grid_sample(centred, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         out = torch.where(rotated.to(images.device).view(n, 1, 1, 1), bilinear, nearest)
     return out + mean
-
-
-AUGMENTATIONS = {"mnist": mnist_augment}
