@@ -11,6 +11,7 @@ same way in whichever process calls them: the API's own, or a grid runner's work
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from dataclasses import dataclass, field, replace
@@ -72,6 +73,13 @@ class SynthCell:
         return BoundSynth.of(self)
 
 
+def _dataset_defaults(config_cls: Any, reg: Any, dataset: str) -> dict[str, Any]:
+    """A data set's settings (registry.yaml's dataset_overrides) that name a field of the condenser's
+    Config: its defaults on that data set, as DSA's strategy is per data set; ``--set`` still wins."""
+    fields = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
+    return {k: v for k, v in reg.dataset_settings(dataset).items() if k in fields}
+
+
 @dataclass(frozen=True)
 class BoundSynth:
     """A synth cell with its components, configuration and key: what running it needs."""
@@ -95,8 +103,9 @@ class BoundSynth:
         profile = reg.profile(cell.profile)
         # checked here too: a plugin may build its Config without dcbench.condenser.build_config
         check_values(condenser.value.Config, dict(cell.overrides), owner=condenser.name)
-        config = condenser.value.make_config(profile, dict(cell.overrides))
         dataset = reg.component("dataset", cell.dataset)
+        config = condenser.value.make_config(profile, {**_dataset_defaults(condenser.value.Config, reg, dataset.name),
+                                                       **dict(cell.overrides)})
         synth_net = None
         if spec.needs_network:
             if not cell.synth_net:

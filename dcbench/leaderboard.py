@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from dcbench.augment import DSA_STRATEGY
 from dcbench.classification import STANDARD
 from dcbench.errors import UserError
-from dcbench.protocol import DC_RECIPE, DSA_RECIPE
+from dcbench.protocol import DC_RECIPE
 from dcbench.records import IMPORTED, WHOLE
 from dcbench.store import Store
 
@@ -320,16 +319,19 @@ def _setting(row: dict[str, Any]) -> Setting:
     return Setting(row["profile"], row["dataset"], options, row["ipc"])
 
 
-def _recipe(blob: str | None) -> str:
-    """The recipe an evaluation row was trained under (rows made before recipes had names: dc), with its
-    augmentation strategy where a data set's settings chose another than the recipe's default: two
-    strategies are two recipes, never averaged."""
+def _recipe(blob: str | None) -> tuple[str, str]:
+    """The recipe an evaluation row was trained under (rows made before recipes had names: dc), and
+    its augmentation."""
     recorded = json.loads(blob or "{}")
-    name = recorded.get("name", DC_RECIPE)
-    augment = recorded.get("augment") or ""
-    if name == DSA_RECIPE and augment != f"dsa:{DSA_STRATEGY}":
-        return augment
-    return name
+    return recorded.get("name", DC_RECIPE), recorded.get("augment") or ""
+
+
+def _recipe_names(found: dict[tuple, set[str]]) -> dict[tuple, str]:
+    """One label per (group, recipe, augmentation): the recipe's name, or its augmentation where the same
+    condenser in one setting was evaluated under one recipe with several (a data set's DSA strategy
+    changed in the registry): never averaged together, and named by what differs."""
+    return {(group, name, augment): name if len(augments) == 1 else augment or name
+            for (group, name), augments in found.items() for augment in augments}
 
 
 def _config(blob: str | None) -> str | None:
@@ -368,12 +370,18 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
     variants = {(key, config): name for key, found in configs.items()
                 for config, name in _variant_names(found).items()}
 
+    augments: dict[tuple, set[str]] = defaultdict(set)
+    for r in evaluations:
+        name, augment = _recipe(r["recipe"])
+        augments[((_setting(r), r["condenser"], r["schedule"]), name)].add(augment)
+    recipes = _recipe_names(augments)
+
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in evaluations:
         setting = _setting(r)
         variant = variants.get(((setting, r["condenser"]), (r["condenser_version"], _config(r["synth_config"]))), "")
         method = Method(r["condenser"], variant, r["schedule"] or STANDARD, bool(r["third_party"]),
-                        _recipe(r["recipe"]))
+                        recipes[((setting, r["condenser"], r["schedule"]), *_recipe(r["recipe"]))])
         groups[(setting, method, r["synth_net"], r["cls_net"])].append(r)
     entries = [
         Entry(setting, method, synth, cls, score(r["accuracy"] for r in rows),

@@ -42,24 +42,30 @@ def test_the_seed_papers_recipe_keeps_its_key_and_dsa_is_another() -> None:
         Classification.for_set(profile, {}, {}).identity()
 
 
-def test_augmented_matching_is_the_same_in_the_loop_and_batched() -> None:
-    """Each class draws its own augmentation, in class order, in both implementations."""
+def test_augmented_matching_is_the_same_in_every_implementation() -> None:
+    """Each class draws its own augmentation, in class order, in the loop, the compiled loop and the batched
+    step, whose classes go in chunks (2 here, of 5): same draws, so the same loss, image gradient and
+    generator state after, to rounding."""
     from dcbench_gm.distance import DISTANCES
+    from dcbench_gm.matching import CompiledLoop
 
-    from dcbench import siamese_augment
+    from dcbench import DSA_STRATEGY, siamese_augment
 
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
-    real = [torch.randn(5 + c, 1, 8, 8) for c in range(3)]
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.GroupNorm(4, 4), torch.nn.ReLU(),
+                              torch.nn.Flatten(), torch.nn.Linear(256, 5))
+    real = [torch.randn(5 + c, 1, 8, 8) for c in range(5)]
     results = []
-    for step in (loop_step, batched_step):
-        syn = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+    for step, kwargs in ((loop_step, {}), (CompiledLoop(), {}), (batched_step, {"class_chunk": 2})):
+        syn = torch.randn(10, 1, 8, 8, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
         gen = torch.Generator().manual_seed(7)
-        both = lambda r, s, gen=gen: tuple(siamese_augment([r, s], "color_crop", gen))  # noqa: E731
-        loss = step(net, syn, 2, real, DISTANCES["ours"], siamese=both)
-        results.append((loss, syn.grad.clone()))
-    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
+        both = lambda r, s, gen=gen: tuple(siamese_augment([r, s], DSA_STRATEGY, gen))  # noqa: E731
+        loss = step(net, syn, 2, real, DISTANCES["ours"], siamese=both, **kwargs)
+        results.append((loss, syn.grad.clone(), gen.get_state()))
+    for loss, grad, state in results[1:]:
+        torch.testing.assert_close(loss, results[0][0], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(grad, results[0][1], rtol=1e-4, atol=1e-6)
+        assert torch.equal(state, results[0][2])
 
 
 def test_dsa_beats_random_on_digits(tmp_path: Path) -> None:
@@ -69,7 +75,7 @@ def test_dsa_beats_random_on_digits(tmp_path: Path) -> None:
     bench = Bench(tmp_path / "results", tmp_path / "data", device="cpu")
     dsa = bench.synthesize("dsa", ipc=1, synth="convnet_d2")
     rnd = bench.synthesize("random", ipc=1)
-    assert dsa.done and rnd.done and dsa.details["dsa_strategy"] == "color_crop_cutout_flip_scale_rotate"
+    assert dsa.done and rnd.done and dsa.details["dsa_strategy"] == "color_crop_cutout_scale_rotate"  # digits: no flip
     mine = bench.evaluate(dsa.artifact, cls="convnet", evals=5)
     theirs = bench.evaluate(rnd.artifact, cls="convnet", evals=5, recipe="dsa")
     assert all(e.recipe["name"] == "dsa" for e in mine + theirs)  # DSA's own recipe, and random's asked for
@@ -140,19 +146,21 @@ def test_a_condenser_declaring_an_unknown_recipe_breaks_the_contract() -> None:
     assert not contract_problems(RandomCondenser)
 
 
-def test_a_data_set_choosing_another_strategy_is_another_recipe_on_the_leaderboard() -> None:
-    import json
-
-    from dcbench.leaderboard import _recipe
-    from dcbench.protocol import Recipe
-    from dcbench.registry import get_registry
-
-    smoke = get_registry().profile("smoke")
-    rows = {name: json.dumps(Recipe.condensed(smoke, settings, name).to_json())
-            for name, settings in (("dc", {}), ("dsa", {}))}
-    no_flip = json.dumps(Recipe.condensed(smoke, {"dsa_strategy": "color_crop_cutout_scale_rotate"}, "dsa").to_json())
-    assert [_recipe(rows["dc"]), _recipe(rows["dsa"]), _recipe(no_flip), _recipe(None)] == [
-        "dc", "dsa", "dsa:color_crop_cutout_scale_rotate", "dc"]
+def test_rows_of_one_recipe_under_two_strategies_are_two_entries_named_by_strategy(tmp_path: Path) -> None:
+    """The registry's strategy for a data set changed between two evaluations of one set: two rows."""
+    bench = Bench(tmp_path / "results", tmp_path / "data", device="cpu")
+    made = bench.synthesize("random")
+    bench.evaluate(made.artifact, cls="mlp", evals=1, recipe="dsa")
+    settings = dict(get_registry().dataset_overrides["digits"])
+    try:
+        get_registry().dataset_overrides["digits"] = {**settings, "dsa_strategy": "crop"}
+        bench.evaluate(made.artifact, cls="mlp", evals=1, recipe="dsa")
+    finally:
+        get_registry().dataset_overrides["digits"] = settings
+    labels = sorted(e.method.label for e in bench.leaderboard(dataset="digits").entries)
+    assert labels == ["random (dsa:color_crop_cutout_scale_rotate recipe)", "random (dsa:crop recipe)"]
+    bench.evaluate(made.artifact, cls="convnet", evals=1)  # the dc recipe alone keeps its plain name
+    assert "random" in {e.method.label for e in bench.leaderboard(dataset="digits").entries}
 
 
 @pytest.mark.parametrize("setting, phrase", [({"dsa_strategy": "color_blur"}, "'blur'"),

@@ -85,10 +85,10 @@ class DistributionMatching(CondenserBase):
     @classmethod
     def profile_defaults(cls, profile) -> dict[str, Any]:
         # Profiles with paper_budgets (paper): the paper's 20,000. Others: half the profile's K (cpu 200 ->
-        # 100, smoke 20 -> 10). Measured on the 2-core CPU machine, one iteration on fashion_mnist (1 ipc,
-        # ConvNet: 10 classes x 256 real images through DSA and the net, which dominates) takes 3.3-4.4 s
-        # (the whole cpu cell, 100 iterations: 363 s): K = 200 would be 11-15 minutes, 100 stay within
-        # the ~10 minutes a cpu cell may take. On digits one takes 0.1 s (ConvNet), 0.06 s (ConvNet-2).
+        # 100, smoke 20 -> 10), a budget for time, not a scaled paper budget: an iteration is a first-order
+        # pass (about 0.4x gradient matching's at 1 ipc on fashion_mnist), so the cpu cell takes minutes
+        # where gradient matching's takes an hour, and its set already beats the paper's DC number there
+        # (docs/dsa-dm.md, "Measured"). On digits one iteration takes 0.1 s (ConvNet), 0.06 s (ConvNet-2).
         return {"iterations": PAPER_ITERATIONS if profile.paper_budgets else max(1, profile.iterations // 2)}
 
     def condense(self, train, *, ipc, generator, device, model_factory=None, report=None, checkpoint=None):
