@@ -47,7 +47,9 @@ from dcbench.publish import Published
 from dcbench.records import WHOLE, Benchmark, Condensation, Evaluation, Run
 from dcbench.reference import WholeDataRun, forgetting_counts, whole_data_run
 from dcbench.registry import Listing, Reference, unknown_message
+from dcbench.reproduce import Compared, Reproduction
 from dcbench.schedule import LearnedSchedule, train_with_schedule, xavier_init
+from dcbench.study import Reported, Study, StudyCell, StudySpec
 from dcbench.version import __version__
 
 __all__ = [
@@ -63,4 +65,5 @@ __all__ = [
     "LearnedSchedule", "train_with_schedule", "xavier_init", "__version__",
     "Bench", "Benchmark", "Classification", "Condensation", "Entry", "Evaluation", "GridResult", "Leaderboard",
     "Published", "Run", "Skip", "WHOLE",
+    "Compared", "Reported", "Reproduction", "Study", "StudyCell", "StudySpec",
 ]

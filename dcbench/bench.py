@@ -36,10 +36,12 @@ from dcbench.protocol import DC_RECIPE, check_recipe
 from dcbench.recorder import Recorder, RunLog
 from dcbench.records import Benchmark, Condensation, Evaluation
 from dcbench.registry import Listing, get_registry
+from dcbench.reproduce import Reproduction, compare, plan_study
 from dcbench.runner import RunnerOptions, runner_kind
 from dcbench.runner.local import LocalRunner
 from dcbench.runtime import resolve_device
 from dcbench.store import NoResults, Store, check_folder
+from dcbench.study import Study
 from dcbench.tasks import Task, WorkerSpec, eval_tasks, synth_task, whole_tasks
 from dcbench.testing import CheckResult, conformance
 from dcbench.timing import time_cell, variant_label, variants, with_variant
@@ -294,6 +296,66 @@ class Bench:
             stored=queue.counts["stored"], kept_failed=queue.counts["kept failed"], blocked=queue.counts["blocked"],
             to_compute=planned, profile=plan.profile, datasets=tuple(plan.datasets), ipcs=tuple(plan.ipcs))
 
+    # --- reproducing a paper's table --------------------------------------------------------------
+
+    def study(self, study: str | Path | Study) -> Study:
+        """A study by registered name (``dcbench list studies``), as a YAML file, or as given."""
+        if isinstance(study, Study):
+            return study
+        text = str(study)
+        if text.endswith((".yaml", ".yml")) or os.sep in text:
+            return Study.from_yaml(Path(text).expanduser())
+        return get_registry().component("study", text).value
+
+    @_recorded
+    def reproduce(self, study: str | Path | Study, *, dataset: str | None = None, ipc: int | None = None,
+                  profile: str | None = None, runs: int | None = None, evals: int | None = None,
+                  whole_evals: int = 1, seed: int = 0, dry_run: bool = False, runner: str = "ray",
+                  ray_address: str | None = None, gpus_per_cell: float | None = None, cpus_per_cell: float = 1.0,
+                  ray_cpus: int | None = None, ray_gpus: int | None = None) -> Reproduction:
+        """Run what a study's cells (of ``dataset`` and ``ipc``, when given) still need, then set each
+        beside the paper's number with a verdict: within the combined noise, below or above; cells whose
+        data set is missing are listed as such, not failed. ``runs``/``evals``: condensed sets per cell
+        and nets per set (default: the profile's); ``whole_evals``: nets per whole-data cell (each one
+        trains on the whole split). ``dry_run``: compute nothing, compare what is stored. Every cell has
+        the key a ``grid`` of the same cell would, so the two share results."""
+        return self._reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=runs, evals=evals,
+                               whole_evals=whole_evals, seed=seed, dry_run=dry_run, runner=runner,
+                               options=RunnerOptions(device=self.device, address=ray_address,
+                                                     cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
+                                                     num_cpus=ray_cpus, num_gpus=ray_gpus))
+
+    def _reproduce(self, study: str | Path | Study, *, dataset: str | None, ipc: int | None, profile: str | None,
+                   runs: int | None, evals: int | None, whole_evals: int, seed: int, dry_run: bool, runner: str,
+                   options: RunnerOptions, quiet: bool = False) -> Reproduction:
+        found = self.study(study)
+        cells = found.select(dataset=dataset, ipc=ipc)
+        if not cells:
+            asked = ", ".join(f"--{k} {v}" for k, v in (("dataset", dataset), ("ipc", ipc)) if v is not None)
+            raise UserError(f"study {found.name} has no cell for {asked}; its data sets: "
+                            f"{', '.join(found.datasets())}")
+        if whole_evals < 1:
+            raise UserError(f"--whole-evals must be at least 1, got {whole_evals}")
+        chosen_profile = get_registry().profile(profile or self.profile)
+        check_folder(self.results, write=not dry_run)
+        kind = runner_kind(runner)
+        kind.check(options)
+        plan = plan_study(cells, profile=chosen_profile.name, runs=runs, evals=evals, whole_evals=whole_evals,
+                          seed=seed, data_root=self.data_root, download=self.download, results=self.results)
+        with self._store(write=not dry_run) as store:
+            queue = Scheduler(store, self.results, unlocks=plan.unlocks, estimate=plan.estimate)
+            queue.admit(plan.tasks)
+            to_compute, stored = queue.to_compute, queue.counts["stored"]
+            if not quiet:
+                self._emit(Planned(plan, to_compute, stored))
+            log = None
+            if not dry_run and not queue.finished:
+                log = self._execute(store, queue, "reproduce", None, runner=kind.make(self._worker(), options),
+                                    log_dir=self.results / "logs")
+        records = {**queue.stored, **(log.written if log else {})}
+        return Reproduction(found, chosen_profile.name, not chosen_profile.paper_budgets,
+                            tuple(compare(plan, records)), to_compute, stored, log.id if log else None, dry_run)
+
     # --- timing ----------------------------------------------------------------------------------
 
     @_recorded
@@ -358,8 +420,9 @@ class Bench:
                     profile: str | None = None) -> Leaderboard:
         """The leaderboard of everything stored (or of one data set, ipc, profile): a user error when it
         has no entry."""
+        registry = get_registry()
         return open_leaderboard(self.results, dataset=dataset, ipc=ipc, profile=profile,
-                                headline_net=get_registry().headline_net)
+                                headline_net=registry.headline_net, baseline=registry.baseline)
 
     def publish(self, out: str | Path, *, dataset: str | None = None, ipc: int | None = None,
                 profile: str | None = None):
@@ -368,7 +431,30 @@ class Bench:
         from dcbench.publish import publish
 
         board = self.leaderboard(dataset=dataset, ipc=ipc, profile=profile)
-        return publish(board, Path(out), self.results, {"dataset": dataset, "ipc": ipc, "profile": profile})
+        return publish(board, Path(out), self.results, {"dataset": dataset, "ipc": ipc, "profile": profile},
+                       self._stored_reproductions(board, dataset=dataset, ipc=ipc))
+
+    def _stored_reproductions(self, board: Leaderboard, *, dataset: str | None,
+                              ipc: int | None) -> list[Reproduction]:
+        """Every registered study under every profile of ``board`` that has a stored cell, computing nothing:
+        as many sets and nets per cell as the profile's (whole data: its evals) are looked for."""
+        registry = get_registry()
+        found = []
+        for name in registry.studies.names():
+            try:
+                study = registry.component("study", name).value
+            except UserError:  # a broken study plugin is `dcbench plugins`' to report, not the page's
+                continue
+            if not study.select(dataset=dataset, ipc=ipc):
+                continue
+            for profile in board.profiles():
+                budgets = registry.profile(profile)
+                rep = self._reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=None, evals=None,
+                                      whole_evals=budgets.evals, seed=0, dry_run=True, runner="local",
+                                      options=RunnerOptions(device="cpu"), quiet=True)
+                if any(c.ours is not None for c in rep.cells):
+                    found.append(rep)
+        return found
 
     def artifact(self, ref: str | Path) -> Artifact:
         """A stored condensed set by id, unique 6+ digit prefix, or file; checked against its checksum."""

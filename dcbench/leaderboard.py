@@ -22,6 +22,7 @@ from dcbench.classification import STANDARD
 from dcbench.errors import UserError
 from dcbench.protocol import DC_RECIPE
 from dcbench.records import IMPORTED, WHOLE
+from dcbench.stats import RUNS, Interval, entry_interval, t_interval
 from dcbench.store import Store
 
 MEMORY_KINDS = {"process_max_rss": "CPU RSS", "cuda_max_allocated": "CUDA"}
@@ -172,6 +173,9 @@ class Entry:
     score: Score
     runs: int  # distinct condensed sets (seeds) behind the score; 0 for whole data
     provenance: Provenance
+    # 95% interval of the mean: over the condensed sets' means when there are two or more, else over the
+    # nets of the one set (dcbench.stats); whole data: over its runs. None: a single net.
+    interval: Interval | None = None
 
     # The flat names of a store row, for callers that filter entries.
     condenser = property(lambda self: self.method.condenser)
@@ -216,6 +220,8 @@ class Leaderboard:
     # The network of a method's headline cell, synthesising and classifying (registry.yaml's
     # leaderboard.headline_net: the paper's Table 1 uses ConvNet); None: no network is preferred.
     headline_net: str | None = None
+    # The condenser improvements are measured against (registry.yaml's leaderboard.baseline); None: none.
+    baseline: str | None = None
 
     def __post_init__(self) -> None:
         # Every table asks for the entries of one (setting, method): index them once, not per table cell.
@@ -276,6 +282,28 @@ class Leaderboard:
     def is_headline(self, entry: Entry) -> bool:
         return self.headline_net is not None and entry.cls_net == self.headline_net \
             and entry.synth_net in (None, self.headline_net)
+
+    def baseline_of(self, entry: Entry) -> Entry | None:
+        """The baseline's entry an entry is compared with: same setting, recipe and classification net
+        (and schedule); None for whole data, the baseline itself, or when it was not evaluated so."""
+        if self.baseline is None or entry.setting.ipc is None or entry.condenser == self.baseline:
+            return None
+        for method in self.methods(entry.setting):
+            if method.condenser == self.baseline and method.recipe == entry.recipe and not method.variant:
+                for e in self.of(entry.setting, method):
+                    if e.cls_net == entry.cls_net:
+                        return e
+        return None
+
+    def whole_of(self, entry: Entry) -> Entry | None:
+        """The whole-data entry of the same data set (as served), profile and classification net."""
+        if entry.setting.ipc is None:
+            return None
+        for method in self.methods(entry.setting.whole):
+            for e in self.of(entry.setting.whole, method):
+                if e.cls_net == entry.cls_net:
+                    return e
+        return None
 
     def columns(self, profile: str) -> list[Setting]:
         """Table 1's columns: each data set × ipc, and data sets that only have whole-data results."""
@@ -359,8 +387,18 @@ def _variant_names(configs: set[tuple[int, str | None]]) -> dict[tuple[int, str 
     return names
 
 
+def _interval(rows: list[dict[str, Any]]) -> Interval | None:
+    if all(r["condensation"] is None for r in rows):
+        return t_interval([r["accuracy"] for r in rows], RUNS)
+    by_set: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by_set[r["condensation"]].append(r["accuracy"])
+    return entry_interval(list(by_set.values()))
+
+
 def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | None = None,
-                     profile: str | None = None, headline_net: str | None = None) -> "Leaderboard":
+                     profile: str | None = None, headline_net: str | None = None,
+                     baseline: str | None = None) -> "Leaderboard":
     where, args = _filters("e.", dataset, ipc, profile, whole=True)
     evaluations = list(store.query(f"{_EVALUATIONS} WHERE {where}", args))
     configs: dict[tuple, set] = defaultdict(set)
@@ -385,7 +423,7 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
         groups[(setting, method, r["synth_net"], r["cls_net"])].append(r)
     entries = [
         Entry(setting, method, synth, cls, score(r["accuracy"] for r in rows),
-              len({r["condensation"] for r in rows if r["condensation"]}), Provenance.of(rows))
+              len({r["condensation"] for r in rows if r["condensation"]}), Provenance.of(rows), _interval(rows))
         for (setting, method, synth, cls), rows in groups.items()
     ]
     entries.sort(key=lambda e: (e.setting.order(), e.method.order(), e.synth_net or "", e.cls_net))
@@ -418,15 +456,17 @@ def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | Non
         first = min(rows, key=lambda r: (r["seed"], r["finished_at"] or 0.0))
         if first["artifact"]:
             artifacts[key] = first["artifact"]
-    return Leaderboard(entries, costs, artifacts, provenances, headline_net)
+    return Leaderboard(entries, costs, artifacts, provenances, headline_net, baseline)
 
 
 def open_leaderboard(results: Path, *, dataset: str | None = None, ipc: int | None = None,
-                     profile: str | None = None, headline_net: str | None = None) -> Leaderboard:
+                     profile: str | None = None, headline_net: str | None = None,
+                     baseline: str | None = None) -> Leaderboard:
     """The leaderboard of a results folder, or a user error when it has nothing to show."""
     store = Store(results, write=False)
     try:
-        board = load_leaderboard(store, dataset=dataset, ipc=ipc, profile=profile, headline_net=headline_net)
+        board = load_leaderboard(store, dataset=dataset, ipc=ipc, profile=profile, headline_net=headline_net,
+                                 baseline=baseline)
     finally:
         store.close()
     if not board.entries:
@@ -548,6 +588,44 @@ def setting_matrix(board: Leaderboard, setting: Setting) -> View:
     return View(key=slug("setting", setting_key(setting)), title=f"{setting.label} · profile {setting.profile}",
                 columns=["condenser", "synthesis net", *nets, *COST_COLUMNS], rows=rows,
                 caption=_caption(board, f"{SCORE_NOTE}. {MATRIX_NOTE}"), left=2)
+
+
+RANKING_NOTE = ("95% CI: Student's t interval of the mean, over the condensed sets' means where an entry has two "
+                "sets or more, else over the nets trained on its one set (which says how well that set was measured, "
+                "not how much the method varies); the level column says which. Ranks: one more than the entries whose "
+                "whole interval lies above this one's, so entries whose intervals overlap share a rank (=). vs "
+                "baseline: points above the baseline condenser at the same data set, ipc, recipe and classifier; of "
+                "whole: the fraction of the whole-data accuracy of the same classifier and profile.")
+
+
+def ranks(entries: list[Entry]) -> list[str]:
+    """Each entry's rank among ``entries``: 1 + the number whose interval lies wholly above its own (an
+    entry without an interval is its mean alone); "=" where another entry has the same rank."""
+    def bounds(e: Entry) -> tuple[float, float]:
+        return (e.interval.low, e.interval.high) if e.interval else (e.score.mean, e.score.mean)
+
+    found = [1 + sum(bounds(o)[0] > bounds(e)[1] for o in entries if o is not e) for e in entries]
+    return [("=" if found.count(r) > 1 else "") + str(r) for r in found]
+
+
+def ranking(board: Leaderboard, setting: Setting) -> View:
+    """One setting's methods (each its Table 1 entry) ranked, with how sure each number is, its gain over
+    the baseline and its fraction of whole-data accuracy."""
+    entries = sorted((e for m in board.methods(setting) if (e := board.default(setting, m)) is not None),
+                     key=lambda e: (-e.score.mean, e.method.order()))
+    rows = []
+    for entry, rank in zip(entries, ranks(entries), strict=True):
+        base, whole = board.baseline_of(entry), board.whole_of(entry)
+        rows.append(ViewRow([
+            rank, entry.method.label, networks_of(entry), str(entry.score),
+            str(entry.interval) if entry.interval else "—", entry.interval.level if entry.interval else "one net",
+            f"{100 * (entry.score.mean - base.score.mean):+.1f}" if base else "—",
+            f"{entry.score.mean / whole.score.mean:.0%}" if whole and whole.score.mean > 0 else "—",
+        ]))
+    return View(key=slug("ranking", setting_key(setting)), title=f"Ranking · {setting.label} · profile "
+                f"{setting.profile}", columns=["rank", "condenser", "networks", "accuracy %", "95% CI", "CI over",
+                                               f"vs {board.baseline or 'baseline'}", "of whole"],
+                rows=rows, caption=_caption(board, f"{SCORE_NOTE}. {RANKING_NOTE}"), left=3)
 
 
 def provenance(board: Leaderboard) -> View:

@@ -31,15 +31,17 @@ GROUPS = {
     "architecture": "dcbench.architectures",
     "architecture namespace": "dcbench.architecture_namespaces",
     "dataset": "dcbench.datasets",
+    "study": "dcbench.studies",
 }
 _YAML_SECTIONS = {
     "condenser": "condensers",
     "architecture": "architectures",
     "architecture namespace": "architecture_namespaces",
     "dataset": "datasets",
+    "study": "studies",
 }
 _TOP_KEYS = {"schema", *(_YAML_SECTIONS.values()), "suites", "profiles", "dataset_overrides", "leaderboard"}
-_LEADERBOARD_KEYS = {"headline_net"}
+_LEADERBOARD_KEYS = {"headline_net", "baseline"}
 NAME_RE = re.compile(r"^[a-z0-9_]+$")
 TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -139,6 +141,8 @@ def describe(kind: str, spec: Any) -> str:
         return f"{spec.channels}×{spec.size}×{spec.size}, {spec.classes} classes"
     if kind == "architecture namespace":
         return ""
+    if kind == "study":
+        return spec.description
     sizes = "any size" if spec.sizes is None else "/".join(f"{s}px" for s in spec.sizes)
     variant = f" (variant of {spec.variant_of})" if spec.variant_of else ""
     return f"{spec.description} [{sizes}]{variant}".strip()
@@ -293,8 +297,18 @@ def _check_dataset(entry: RegistryEntry, value: Any) -> None:
         raise PluginError(f"{entry.describe()} needs a dcbench.DatasetSpec `spec` and a `load` method")
 
 
+def _check_study(entry: RegistryEntry, value: Any) -> None:
+    from dcbench.study import Study
+
+    if not isinstance(value, Study):
+        raise PluginError(f"{entry.describe()} is not a dcbench.Study (make one with Study.from_yaml)")
+    if value.spec.name != entry.name:
+        raise PluginError(f"{entry.describe()} is registered as '{entry.name}' but its file names it "
+                          f"'{value.spec.name}'; make the two the same")
+
+
 _VALIDATORS = {"condenser": _check_condenser, "architecture": _check_architecture,
-               "architecture namespace": _check_namespace, "dataset": _check_dataset}
+               "architecture namespace": _check_namespace, "dataset": _check_dataset, "study": _check_study}
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -326,6 +340,10 @@ class Registry:
     @property
     def datasets(self) -> KindRegistry:
         return self.kinds["dataset"]
+
+    @property
+    def studies(self) -> KindRegistry:
+        return self.kinds["study"]
 
     # parsing -----------------------------------------------------------------------------
 
@@ -362,6 +380,10 @@ class Registry:
         if headline is not None and not isinstance(headline, str):
             raise RegistryError(f"{where}: leaderboard.headline_net must be a network name, got {headline!r}")
         self.headline_net: str | None = headline
+        baseline = board.get("baseline")
+        if baseline is not None and not isinstance(baseline, str):
+            raise RegistryError(f"{where}: leaderboard.baseline must be a condenser name, got {baseline!r}")
+        self.baseline: str | None = baseline
 
     def _parse_target(self, section: str, name: Any, value: Any) -> tuple[str, tuple[str, ...]]:
         where = self.where

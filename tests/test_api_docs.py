@@ -30,7 +30,7 @@ def test_every_example_of_the_api_guide_runs(tmp_path, monkeypatch):
     assert (bench.results / "results.sqlite").is_file()
     assert (tmp_path / "out" / "index.html").is_file()
     calls = {run["command"] for run in _runs(bench.results)}
-    assert calls == {"synth", "eval", "import", "grid", "bench"}
+    assert calls == {"synth", "eval", "import", "grid", "reproduce", "bench"}
 
 
 def _runs(results: Path) -> list[dict]:

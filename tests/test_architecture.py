@@ -17,9 +17,9 @@ DOC = REPO / "docs" / "architecture.md"
 
 # Bottom to top. A module may import modules of its own layer and of the layers below it, never above.
 LAYERS: dict[str, list[str]] = {
-    "foundation": ["version", "errors", "runtime", "files", "records", "profiles"],
+    "foundation": ["version", "errors", "runtime", "files", "records", "profiles", "stats"],
     "contracts": ["architecture", "dataset", "condenser", "checkpoint", "schedule", "augment", "augment.mnist",
-                  "augment.dsa", "protocol",
+                  "augment.dsa", "protocol", "study",
                   "interchange", "interchange.portable", "interchange.safe", "interchange.dc", "interchange.mtt",
                   "interchange.tensors", "interchange.folder"],
     "components": ["registry", "data"],
@@ -27,7 +27,7 @@ LAYERS: dict[str, list[str]] = {
     "storage": ["store", "events", "recorder"],
     "orchestration": ["grid", "grid.plan", "grid.scheduler", "grid.result", "runner", "runner.local",
                       "runner.ray", "runner.reaper"],
-    "application": ["bench", "leaderboard", "publish", "publish.html", "publish.markdown", "publish.plot"],
+    "application": ["bench", "leaderboard", "reproduce", "publish", "publish.html", "publish.markdown", "publish.plot"],
     "interface": ["cli", "cli.display", "cli.options", "cli.tables"],
 }
 LEVEL = {module: level for level, modules in enumerate(LAYERS.values()) for module in modules}

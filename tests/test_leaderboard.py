@@ -24,7 +24,17 @@ from typer.testing import CliRunner
 
 from dcbench import Bench, Condensation, Evaluation
 from dcbench.cli import app, main
-from dcbench.leaderboard import Method, Setting, load_leaderboard, method_matrix, overview, setting_matrix
+from dcbench.leaderboard import (
+    Method,
+    Setting,
+    load_leaderboard,
+    method_matrix,
+    overview,
+    ranking,
+    ranks,
+    setting_matrix,
+)
+from dcbench.stats import NETS, SETS
 from dcbench.store import Store
 
 CPU = "cpu (x86_64, 2 threads)"
@@ -99,6 +109,47 @@ def _cells(view) -> dict[str, list[str]]:
 
 # ---------------------------------------------------------------------------------------------
 # Aggregation
+
+
+def test_intervals_gain_over_the_baseline_fraction_of_whole_and_ties(rows):
+    """Worked by hand: gm has two sets (means 0.85, 0.65), so its interval is over sets: 0.75 ± 12.7062 ·
+    0.1 = [-0.52, 2.02]; random one set of three nets 0.50/0.52/0.54: 0.52 ± 4.302653 · 0.02 / √3 =
+    [0.4703, 0.5697]; herding one net, no interval; whole data 0.90, 0.92."""
+    gm = [rows.synthesis("gradient_matching", synth="convnet", seed=s) for s in (0, 1)]
+    rows.evaluations(gm[0], "convnet", [0.80, 0.90])
+    rows.evaluations(gm[1], "convnet", [0.60, 0.70])
+    rows.evaluations(rows.synthesis("random"), "convnet", [0.50, 0.52, 0.54])
+    rows.evaluations(rows.synthesis("herding"), "convnet", [0.10])
+    rows.evaluations(None, "convnet", [0.90, 0.92])
+    board = load_leaderboard(rows.store, headline_net="convnet", baseline="random")
+    entry = {e.condenser: e for e in board.entries}
+    assert (entry["gradient_matching"].interval.level, entry["gradient_matching"].interval.k) == (SETS, 2)
+    assert entry["gradient_matching"].interval.low == pytest.approx(0.75 - 1.27062, abs=1e-4)
+    assert entry["random"].interval.level == NETS
+    assert entry["random"].interval.high == pytest.approx(0.52 + 0.049683, abs=1e-5)
+    assert entry["herding"].interval is None
+    assert entry["whole_data"].interval.level == "whole-data runs"
+    assert board.baseline_of(entry["gradient_matching"]) is entry["random"]
+    assert board.baseline_of(entry["random"]) is None and board.whole_of(entry["herding"]) is entry["whole_data"]
+
+    view = ranking(board, board.settings()[0])
+    # gm's and random's intervals overlap: they tie at 1; herding's point lies below random's interval
+    assert [row.cells[:2] for row in view.rows] == [["=1", "gradient_matching"], ["=1", "random"], ["2", "herding"]]
+    by_method = {row.cells[1]: row.cells for row in view.rows}
+    assert by_method["gradient_matching"][4:] == ["[-52.1, 202.1]", SETS, "+23.0", "82%"]
+    assert by_method["random"][4:] == ["[47.0, 57.0]", NETS, "—", "57%"]
+    assert by_method["herding"][4:] == ["—", "one net", "-42.0", "11%"]
+
+
+def test_ranks_without_overlap_are_strict():
+    from dcbench.leaderboard import Entry, Provenance, Score
+    from dcbench.stats import Interval
+
+    def entry(mean, low, high):
+        return Entry(Setting("p", "d", "{}", 1), Method("m"), None, "n", Score(mean, 0.0, 2), 1,
+                     Provenance((), (), (), (), "", (), ()), Interval(low, high, NETS, 2))
+
+    assert ranks([entry(0.9, 0.85, 0.95), entry(0.7, 0.65, 0.75), entry(0.69, 0.6, 0.8)]) == ["1", "=2", "=2"]
 
 
 def test_mean_population_std_and_n_over_every_net_of_every_run(rows):
@@ -445,9 +496,10 @@ def test_published_page_renders_in_headless_chromium(published, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     rendered = _parse(dom.stdout)
     records = json.loads((published / "results.json").read_text())["records"]
-    # the overview has a row per condenser and the whole data; each matrix one row (one synthesis net)
+    # the overview has a row per condenser and the whole data; the ranking one per condenser; each matrix one
+    # row (one synthesis net)
     assert rendered.tables.pop("overview-smoke") == 3
-    assert rendered.tables == {"matrix-smoke-digits-ipc1-gradient_matching-standard": 1,
+    assert rendered.tables == {"ranking-smoke-digits-ipc1": 2, "matrix-smoke-digits-ipc1-gradient_matching-standard": 1,
                                "matrix-smoke-digits-ipc1-random-standard": 1, "provenance-table": 3}
     for record in records:
         assert f"{100 * record['accuracy_mean']:.1f} ± 0.0 (1)" in dom.stdout

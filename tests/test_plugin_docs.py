@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dcbench import DataError, UserError, testing
+from dcbench import Bench, DataError, UserError, testing
 from dcbench.registry import GROUPS, get_registry
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
@@ -30,7 +30,7 @@ PACKAGE = "my_dc"
 KINDS = {group: kind for kind, group in GROUPS.items()}
 # The guide promises a complete example of each kind; losing one in an edit must fail, not shrink the test.
 EXPECTED = {"entry-points", "condenser-selection", "condenser-synthesis", "network", "namespace", "dataset",
-            "tests"}
+            "study", "tests"}
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 MARKER = re.compile(r"<!-- example: ([\w-]+) -->\s*\Z")
@@ -160,6 +160,18 @@ def test_data_set_passes_the_conformance_checks(my_dc, tmp_path):
     for split, n in (("train", 8), ("test", 4)):
         write_split(tmp_path / "glyphs", split, torch.randint(0, 256, (n, 1, 16, 16)), torch.arange(n) % 4)
     testing.check_dataset(glyphs, root=tmp_path)
+
+
+def test_the_guides_study_is_reproduced(my_dc, tmp_path):
+    from my_dc.data import write_split
+
+    for split, n in (("train", 16), ("test", 8)):
+        write_split(tmp_path / "data" / "glyphs", split, torch.randint(0, 256, (n, 1, 16, 16)), torch.arange(n) % 4)
+    bench = Bench(results=tmp_path / "results", data_root=tmp_path / "data", device="cpu")
+    rep = bench.reproduce("my_table", runner="local", evals=1)
+    assert [c.cell.label for c in rep.cells] == ["first images · glyphs 1", "first images · glyphs 2",
+                                                 "whole data · glyphs"]
+    assert all(c.ours is not None and c.verdict in ("within", "below", "above") for c in rep.cells)
 
 
 def test_the_guides_own_tests_pass(my_dc, tmp_path):

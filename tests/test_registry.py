@@ -643,3 +643,16 @@ def test_an_added_field_is_left_out_of_the_configuration_at_its_default():
     assert config_dict(Config()) == {"lr": 0.1}  # what a result stored before the field existed holds
     assert config_dict(Config(precision="bf16")) == {"lr": 0.1, "precision": "bf16"}
     assert config_dict(Config(lr=0.2, precision="default")) == {"lr": 0.2}
+
+
+def test_a_study_entry_must_be_a_study_of_the_same_name():
+    config = minimal_config(studies={"table1": "dcbench_studies:table1", "first": "dcbench_studies:table1",
+                                     "nothing": "dcbench_coresets:RandomCondenser"})
+    reg = Registry(config, where="test.yaml")
+    assert reg.component("study", "table1").value.name == "table1"
+    with pytest.raises(PluginError, match="registered as 'first' but its file names it 'table1'"):
+        reg.component("study", "first")
+    with pytest.raises(PluginError, match="is not a dcbench.Study"):
+        reg.component("study", "nothing")
+    listed = {row.name: row for row in reg.listing("study")}
+    assert listed["table1"].ok and not listed["nothing"].ok

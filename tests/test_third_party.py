@@ -89,10 +89,30 @@ def test_toy_distribution_is_listed_with_its_distribution_and_version(monkeypatc
     code, out, err = run_main(monkeypatch, capsys, "plugins")
     assert code == 0, err
     rows = table_rows(out)
-    for name, kind in (("toy_mean", "condenser"), ("toy_mlp", "architecture"), ("toy_blobs", "dataset")):
+    for name, kind in (("toy_mean", "condenser"), ("toy_mlp", "architecture"), ("toy_blobs", "dataset"),
+                       ("toy_table", "study")):
         assert rows[name][1:5] == [kind, "1", "dcbench-toy-plugin 0.1.0", "ok"], rows[name]
     assert rows["timm"][1:5] == ["architecture namespace", "—", "built-in", "ok"]
     assert "failed to load" not in err
+
+
+def test_a_third_party_study_is_reproduced_like_a_shipped_one(tmp_path, monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "reproduce", "toy_table", "--runner", "local", "--device", "cpu",
+                              "--evals", "1", "--results", str(tmp_path / "r"))
+    assert code == 0, err
+    assert all(text in out for text in ("Toy table", "blobs 1", "90.0 ± 5.0", "blobs 2", "95.0 ± 3.0"))
+    assert "computed 4 cells now" in err  # two sets, one net each
+    assert stored(tmp_path / "r", "SELECT DISTINCT third_party, status FROM evaluations") == [(1, "done")]
+    # the published leaderboard gets a reproduction page of every study with a stored cell
+    code, out, err = run_main(monkeypatch, capsys, "leaderboard", "publish", "--out", str(tmp_path / "site"),
+                              "--results", str(tmp_path / "r"))
+    assert code == 0, err
+    page = (tmp_path / "site" / "reproduction.md").read_text()
+    assert "Toy table: noisy class means on blobs · profile smoke" in page
+    assert "| toy_mean | blobs 1 | 90.0 ± 5.0 |" in page
+    assert "Table 1:" not in page  # studies with nothing stored are left out
+    assert 'href="reproduction.html"' in (tmp_path / "site" / "index.html").read_text()
+    assert "(reproduction.md)" in (tmp_path / "site" / "README.md").read_text()
 
 
 def test_toy_components_pass_the_conformance_checks():

@@ -17,12 +17,19 @@ from dcbench.bench import DEFAULT_RESULTS, Bench
 from dcbench.cli.display import console as err_console
 from dcbench.cli.options import (
     CellArgs,
+    CpusPerCellOpt,
     DataRoot,
     DownloadOpt,
+    DryRunOpt,
     EvalsOpt,
+    GpusPerCellOpt,
     ProfileOpt,
+    RayAddressOpt,
+    RayCpusOpt,
+    RayGpusOpt,
     RecipeOpt,
     Results,
+    RunnerOpt,
     SeedOpt,
     SetsOpt,
     parse_sets,
@@ -37,6 +44,7 @@ from dcbench.cli.tables import (
     evaluation_summary,
     grid_summary,
     leaderboard_tables,
+    rich_table,
 )
 from dcbench.errors import UserError
 from dcbench.profiles import budget
@@ -241,19 +249,13 @@ def grid(
                                                         "training split.")] = False,
     rerun: Annotated[str, typer.Option("--rerun", help="missing: cells with no stored result; failed: those and "
                                                        "failed ones; all: every cell.")] = "missing",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would run and stop.")] = False,
-    runner: Annotated[str, typer.Option("--runner", help="ray (Ray Tune, every GPU) or local (this process, "
-                                                         "no Ray).")] = "ray",
-    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster (host:port) "
-                                                                             "instead of a private one.")] = None,
-    gpus_per_cell: Annotated[Optional[float], typer.Option(
-        "--gpus-per-cell", help="GPUs per cell; fractions share a GPU \\[default: 1 where Ray has GPUs and --device "
-                                "is not cpu, else 0].", show_default=False)] = None,
-    cpus_per_cell: Annotated[float, typer.Option("--cpus-per-cell", help="CPUs per cell.")] = 1.0,
-    ray_cpus: Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of the private Ray \\[default: all].",
-                                                    show_default=False)] = None,
-    ray_gpus: Annotated[Optional[int], typer.Option("--ray-gpus", help="GPUs of the private Ray \\[default: all].",
-                                                    show_default=False)] = None,
+    dry_run: DryRunOpt = False,
+    runner: RunnerOpt = "ray",
+    ray_address: RayAddressOpt = None,
+    gpus_per_cell: GpusPerCellOpt = None,
+    cpus_per_cell: CpusPerCellOpt = 1.0,
+    ray_cpus: RayCpusOpt = None,
+    ray_gpus: RayGpusOpt = None,
     recipe: RecipeOpt = None,
     size: Optional[int] = None,
     channels: Optional[int] = None,
@@ -298,6 +300,62 @@ def grid(
 
 # --- show --------------------------------------------------------------------------------------
 
+# --- reproduce ---------------------------------------------------------------------------------
+
+@app.command()
+@uses_bench
+def reproduce(
+    bench: Bench,
+    study: Annotated[str, typer.Argument(help="A study (`dcbench list studies`) or a study's YAML file.")],
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Only this data set's cells.")] = None,
+    ipc: Annotated[Optional[int], typer.Option("--ipc", help="Only this ipc's cells (and the whole-data "
+                                                             "ones).")] = None,
+    profile: ProfileOpt = "smoke",
+    runs: Annotated[Optional[int], typer.Option("--runs", help="Condensed sets per cell \\[default: profile's].",
+                                                show_default=False)] = None,
+    evals: EvalsOpt = None,
+    whole_evals: Annotated[int, typer.Option("--whole-evals", help="Nets per whole-data cell (each trains on the "
+                                                                   "whole split).")] = 1,
+    seed: SeedOpt = 0,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute nothing: say what is missing and compare "
+                                                            "what is stored.")] = False,
+    markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write the table as Markdown to "
+                                                                        "this file.")] = None,
+    runner: RunnerOpt = "ray",
+    ray_address: RayAddressOpt = None,
+    gpus_per_cell: GpusPerCellOpt = None,
+    cpus_per_cell: CpusPerCellOpt = 1.0,
+    ray_cpus: RayCpusOpt = None,
+    ray_gpus: RayGpusOpt = None,
+) -> None:
+    """Reproduce a paper's table: run the cells still missing, then print ours beside the paper's numbers.
+
+    Each cell gets a verdict: within the combined noise of the two means, below or above the paper;
+    cells whose data set is missing are listed, not failed. Resumable: run it again and it computes
+    only what is missing."""
+    from dcbench.reproduce import MISSING_DATA, counts, markdown_text, missing_datasets, reproduction_view
+
+    if markdown is not None and not markdown.parent.is_dir():
+        raise UserError(f"--markdown {markdown}: the folder {markdown.parent} does not exist; create it first")
+    rep = bench.reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=runs, evals=evals,
+                          whole_evals=whole_evals, seed=seed, dry_run=dry_run, runner=runner, ray_address=ray_address,
+                          gpus_per_cell=gpus_per_cell, cpus_per_cell=cpus_per_cell, ray_cpus=ray_cpus,
+                          ray_gpus=ray_gpus)
+    view = reproduction_view(rep)
+    out.print(rich_table(view))
+    tally = ", ".join(f"{n} {kind}" for kind, n in counts(rep).items())
+    done = (f"dry run: {rep.to_compute} cells to compute, {rep.stored} stored" if rep.dry_run else
+            f"computed {rep.to_compute} cells now, {rep.stored} were stored" if rep.to_compute else
+            f"nothing to compute: all {rep.stored} cells were stored")
+    err_console.print(f"{done}; verdicts: {tally}", highlight=False)
+    if missing := missing_datasets(rep):
+        err_console.print(f"{MISSING_DATA}: {', '.join(missing)} (put the files under {bench.data_root} or add "
+                          "--download where there is network)", highlight=False)
+    if markdown is not None:
+        markdown.write_text(markdown_text(rep), encoding="utf-8")
+        err_console.print(f"wrote {markdown}", highlight=False)
+
+
 @app.command()
 def show(
     artifact: Annotated[str, typer.Argument(help="Artifact id (or prefix) or .safetensors path.")],
@@ -335,13 +393,15 @@ def show(
 
 # --- list / plugins ----------------------------------------------------------------------------
 
-KINDS = {"condensers": "condenser", "architectures": "architecture", "datasets": "dataset"}
+KINDS = {"condensers": "condenser", "architectures": "architecture", "datasets": "dataset",
+         "studies": "study"}
+CHECKABLE = ("condenser", "architecture", "dataset")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")]
 
 
 @app.command("list")
 def list_(
-    what: Annotated[str, typer.Argument(help="condensers, architectures, datasets, suites or profiles.")],
+    what: Annotated[str, typer.Argument(help="condensers, architectures, datasets, studies, suites or profiles.")],
     pattern: Annotated[Optional[str], typer.Argument(help="Selector or glob, e.g. 'convnet*' or 'timm:*res*'.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -365,7 +425,8 @@ def list_(
         rows = [row.to_json() for row in listed]
         table = components_table(listed, kinds=False)
     else:
-        raise UserError(f"cannot list '{what}': choose condensers, architectures, datasets, suites or profiles")
+        raise UserError(f"cannot list '{what}': choose condensers, architectures, datasets, studies, suites or "
+                        "profiles")
     _print_listing(table, rows, as_json)
 
 
@@ -404,7 +465,7 @@ def check(
     """Run dcbench's conformance checks (dcbench.testing) on a component, in seconds on tiny data.
 
     Exit code 0 when every check passes; 1 naming the check that failed, with what it found."""
-    if kind not in KINDS.values():
+    if kind not in CHECKABLE:
         raise UserError(f"cannot check a {kind}: choose condenser, architecture or dataset")
     results = Bench(data_root=data_root, download=download).check(kind, name, overrides=parse_sets(sets),
                                                                  profile=profile)

@@ -37,6 +37,18 @@ RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="How evaluati
                                                                    "or dsa (DSA/DM's: 1,000 epochs, DSA augmentation) "
                                                                    "\\[default: each set's condenser's].",
                                                   show_default=False)]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would run and stop.")]
+RunnerOpt = Annotated[str, typer.Option("--runner", help="ray (Ray Tune, every GPU) or local (this process, no Ray).")]
+RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster (host:port) "
+                                                                            "instead of a private one.")]
+GpusPerCellOpt = Annotated[Optional[float], typer.Option(
+    "--gpus-per-cell", help="GPUs per cell; fractions share a GPU \\[default: 1 where Ray has GPUs and --device "
+                            "is not cpu, else 0].", show_default=False)]
+CpusPerCellOpt = Annotated[float, typer.Option("--cpus-per-cell", help="CPUs per cell.")]
+RayCpusOpt = Annotated[Optional[int], typer.Option("--ray-cpus", help="CPUs of the private Ray \\[default: all].",
+                                                   show_default=False)]
+RayGpusOpt = Annotated[Optional[int], typer.Option("--ray-gpus", help="GPUs of the private Ray \\[default: all].",
+                                                   show_default=False)]
 CondenserOpt = Annotated[str, typer.Option("--condenser", "-c", help="Condenser (see `dcbench list condensers`).")]
 DatasetOpt = Annotated[str, typer.Option("--dataset", help="Data set name.")]
 IpcOpt = Annotated[int, typer.Option("--ipc", help="Images per class.")]

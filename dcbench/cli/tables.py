@@ -10,7 +10,7 @@ from rich.text import Text
 from dcbench.classification import STANDARD
 from dcbench.grid import Skip
 from dcbench.grid.result import GridResult
-from dcbench.leaderboard import Leaderboard, View, overview, score, setting_matrix
+from dcbench.leaderboard import Leaderboard, View, overview, ranking, score, setting_matrix
 from dcbench.records import WHOLE, Benchmark, Evaluation
 from dcbench.registry import Listing
 
@@ -30,12 +30,14 @@ def rich_table(view: View) -> Table:
 
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
     """Per profile: the condenser × data-set overview when there is more than one data set or ipc
-    to compare (with one, it would repeat the matrix below it), then one matrix table per setting."""
+    to compare (with one, it would repeat the matrix below it), then per setting its matrix and its
+    ranking (intervals, gain over the baseline, fraction of whole data)."""
     tables = []
     for profile in board.profiles():
         if len(board.columns(profile)) > 1:
             tables.append(rich_table(overview(board, profile)))
-        tables += [rich_table(setting_matrix(board, s)) for s in board.settings(profile)]
+        for setting in board.settings(profile):
+            tables += [rich_table(setting_matrix(board, setting)), rich_table(ranking(board, setting))]
         if not board.settings(profile):
             tables.append(rich_table(overview(board, profile)))
     return tables

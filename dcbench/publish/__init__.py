@@ -20,6 +20,7 @@ from dcbench.files import write_atomically
 from dcbench.leaderboard import (
     IMPORTED_NOTE,
     MATRIX_NOTE,
+    RANKING_NOTE,
     RECIPE_NOTE,
     SCORE_NOTE,
     THIRD_PARTY_NOTE,
@@ -28,10 +29,12 @@ from dcbench.leaderboard import (
     method_matrix,
     overview,
     provenance,
+    ranking,
     setting_key,
     slug,
 )
 from dcbench.publish.plot import accuracy_plot, plot_groups
+from dcbench.reproduce import Reproduction, reproduction_view
 from dcbench.runtime import digest
 from dcbench.version import __version__
 
@@ -64,10 +67,20 @@ class Section:
     figures: list[Figure] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Link:
+    """A file beside a page: named in its Markdown and in its HTML version (each points to its own kind)."""
+
+    label: str
+    markdown: str | None  # the target from the Markdown page; None: not linked there
+    html: str | None
+
+
 @dataclass
 class Page:
     title: str
     sections: list[Section]
+    links: list[Link] = field(default_factory=list)  # shown under the first heading
 
 
 @dataclass
@@ -115,6 +128,10 @@ def records(board: Leaderboard, images: dict[tuple, str]) -> list[dict[str, Any]
             "label": e.method.label, "third_party": e.third_party, "imported": e.method.imported,
             "synth_net": e.synth_net, "cls_net": e.cls_net,
             "accuracy_mean": e.score.mean, "accuracy_std": e.score.std, "n": e.score.n, "runs": e.runs,
+            "ci95_low": e.interval.low if e.interval else None, "ci95_high": e.interval.high if e.interval else None,
+            "ci_over": e.interval.level if e.interval else None,
+            "vs_baseline": e.score.mean - base.score.mean if (base := board.baseline_of(e)) else None,
+            "of_whole": e.score.mean / whole.score.mean if (whole := board.whole_of(e)) and whole.score.mean else None,
             "default": e in defaults,
             "synthesis_seconds_mean": cost.seconds.mean if cost else None,
             "synthesis_seconds_std": cost.seconds.std if cost else None,
@@ -145,7 +162,7 @@ def _csv(rows: list[dict[str, Any]]) -> str:
 
 
 def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], missing: list[str],
-         filters: dict[str, Any]) -> Page:
+         filters: dict[str, Any], *, reproduced: bool = False) -> Page:
     asked = ", ".join(f"{k} {v}" for k, v in filters.items() if v is not None) or "none (everything stored)"
     how = [
         f"Published by dcbench {__version__}. Filters: {asked}. Every number is in results.csv and "
@@ -154,6 +171,7 @@ def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], m
         "condenser configurations are never averaged together: a condenser stored with several configurations "
         "in one setting gets a row per configuration, named by what differs.",
         f"Per-condenser matrices: {MATRIX_NOTE}",
+        f"Rankings: {RANKING_NOTE}",
     ]
     if board.third_party:
         how.append(THIRD_PARTY_NOTE + ".")
@@ -168,7 +186,8 @@ def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], m
         sections.append(top)
         for setting in board.settings(profile):
             part = Section(f"{setting.label} · profile {profile}", 3, slug("setting", setting_key(setting)),
-                           views=[method_matrix(board, setting, m) for m in board.methods(setting)])
+                           views=[ranking(board, setting), *(method_matrix(board, setting, m)
+                                                             for m in board.methods(setting))])
             for synthesis in sorted((k for k in images if k[0] == setting), key=lambda k: (k[1], k[2], k[3] or "")):
                 _, condenser, variant, synth_net = synthesis
                 label = condenser + (f" [{variant}]" if variant else "")
@@ -178,10 +197,31 @@ def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], m
     sections.append(Section("Provenance", 2, "provenance", views=[provenance(board)]))
     if missing:
         sections.append(Section("Images not drawn", 2, "missing-images", missing))
-    return Page("dcbench leaderboard", sections)
+    links = [Link("index.html (the same as a web page)", "index.html", None),
+             Link("README.md (the same in Markdown)", None, "README.md"),
+             Link("results.csv", "results.csv", "results.csv"), Link("results.json", "results.json", "results.json")]
+    if reproduced:
+        links.append(Link("the paper tables reproduced", "reproduction.md", "reproduction.html"))
+    return Page("dcbench leaderboard", sections, links)
 
 
-def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any]) -> Published:
+def reproduction_page(reproductions: list[Reproduction]) -> Page:
+    """Every study with a stored cell, ours beside the paper's numbers (``dcbench reproduce``, dry run)."""
+    sections = [Section("Paper tables reproduced", 1, "top", [
+        "Each study cell compares the paper's reported number with the stored evaluations of the same grid cell "
+        "under one profile; `dcbench reproduce STUDY` computes the missing ones. Verdicts: within the combined "
+        "noise of the two means, below or above the paper, not run, or missing data.",
+    ])]
+    for rep in reproductions:
+        view = reproduction_view(rep, key=slug("reproduction", rep.study.name, rep.profile))
+        sections.append(Section(view.title, 2, view.key, [f"Source: {rep.study.spec.source}.", *rep.study.notes],
+                                views=[view]))
+    return Page("dcbench: paper tables reproduced", sections,
+                [Link("the leaderboard", "README.md", "index.html")])
+
+
+def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any],
+            reproductions: list[Reproduction] = ()) -> Published:
     from dcbench.artifacts import write_png
     from dcbench.publish.html import render_html
     from dcbench.publish.markdown import render_markdown
@@ -193,7 +233,7 @@ def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any
                         f"Each condenser's Table 1 entry against images per class on {data.data}, ± std as bars; "
                         "dashed: whole data.")
              for profile in board.profiles() for data in plot_groups(board, profile)}
-    content = page(board, images, plots, missing, filters)
+    content = page(board, images, plots, missing, filters, reproduced=bool(reproductions))
     rows = records(board, images)
     texts = {
         "README.md": render_markdown(content),
@@ -203,6 +243,9 @@ def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any
                                    indent=1, sort_keys=False) + "\n",
         **{plot.path: plot.svg + "\n" for plot in plots.values()},
     }
+    if reproductions:
+        reproduced = reproduction_page(list(reproductions))
+        texts |= {"reproduction.md": render_markdown(reproduced), "reproduction.html": render_html(reproduced)}
     generated = sorted([*texts, *images.values()])
     previous = _claim(out, generated)
     for name, text in texts.items():

@@ -77,8 +77,10 @@ def render_html(page) -> str:
             items = "".join(f"<li>{escape(p)}</li>" for p in section.paragraphs)
             parts.append(f'<ul class="notes">{items}</ul>')
         if i == 0:
-            parts.append('<p>Data: <a href="results.csv">results.csv</a> · <a href="results.json">results.json</a> · '
-                         '<a href="README.md">README.md</a></p>')
+            links = " · ".join(f'<a href="{escape(link.html)}">{escape(link.label)}</a>' for link in page.links
+                               if link.html)
+            if links:
+                parts.append(f"<p>Also here: {links}</p>")
             parts.append(f"<nav><ul>{toc}</ul></nav>")
         parts += [table(view, titled=view.title != section.heading) for view in section.views]
         for plot in section.plots:

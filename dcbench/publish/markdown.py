@@ -28,10 +28,8 @@ def render_markdown(page) -> str:
     parts = []
     for section in page.sections:
         parts.append(f"{'#' * section.level} {section.heading}")
-        if section.level == 1:
-            parts.append("Also here: [index.html](index.html) (the same as a web page), "
-                         "[results.csv](results.csv) and [results.json](results.json) (every entry with its "
-                         "provenance).")
+        if section.level == 1 and (links := [link for link in page.links if link.markdown]):
+            parts.append("Also here: " + ", ".join(f"[{_cell(link.label)}]({link.markdown})" for link in links) + ".")
         if section.paragraphs:
             parts.append("\n".join(f"- {_cell(p)}" for p in section.paragraphs))
         for view in section.views:
