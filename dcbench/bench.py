@@ -310,40 +310,51 @@ class Bench:
     @_recorded
     def reproduce(self, study: str | Path | Study, *, dataset: str | None = None, ipc: int | None = None,
                   profile: str | None = None, runs: int | None = None, evals: int | None = None,
-                  whole_evals: int = 1, seed: int = 0, dry_run: bool = False, runner: str = "ray",
-                  ray_address: str | None = None, gpus_per_cell: float | None = None, cpus_per_cell: float = 1.0,
-                  ray_cpus: int | None = None, ray_gpus: int | None = None) -> Reproduction:
+                  whole_evals: int = 1, seed: int = 0, rerun: str = "missing", dry_run: bool = False,
+                  runner: str = "ray", ray_address: str | None = None, gpus_per_cell: float | None = None,
+                  cpus_per_cell: float = 1.0, ray_cpus: int | None = None,
+                  ray_gpus: int | None = None) -> Reproduction:
         """Run what a study's cells (of ``dataset`` and ``ipc``, when given) still need, then set each
         beside the paper's number with a verdict: within the combined noise, below or above; cells whose
         data set is missing are listed as such, not failed. ``runs``/``evals``: condensed sets per cell
         and nets per set (default: the profile's); ``whole_evals``: nets per whole-data cell (each one
-        trains on the whole split). ``dry_run``: compute nothing, compare what is stored. Every cell has
+        trains on the whole split). ``rerun``: ``missing`` (cells with no stored result), ``failed`` (those
+        and failed ones) or ``all``. ``dry_run``: compute nothing, compare what is stored. Every cell has
         the key a ``grid`` of the same cell would, so the two share results."""
         return self._reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=runs, evals=evals,
-                               whole_evals=whole_evals, seed=seed, dry_run=dry_run, runner=runner,
+                               whole_evals=whole_evals, seed=seed, rerun=rerun, dry_run=dry_run, runner=runner,
                                options=RunnerOptions(device=self.device, address=ray_address,
                                                      cpus_per_cell=cpus_per_cell, gpus_per_cell=gpus_per_cell,
                                                      num_cpus=ray_cpus, num_gpus=ray_gpus))
 
     def _reproduce(self, study: str | Path | Study, *, dataset: str | None, ipc: int | None, profile: str | None,
-                   runs: int | None, evals: int | None, whole_evals: int, seed: int, dry_run: bool, runner: str,
-                   options: RunnerOptions, quiet: bool = False) -> Reproduction:
+                   runs: int | None, evals: int | None, whole_evals: int, seed: int, rerun: str, dry_run: bool,
+                   runner: str, options: RunnerOptions, download: bool | None = None,
+                   quiet: bool = False) -> Reproduction:
         found = self.study(study)
         cells = found.select(dataset=dataset, ipc=ipc)
         if not cells:
             asked = ", ".join(f"--{k} {v}" for k, v in (("dataset", dataset), ("ipc", ipc)) if v is not None)
             raise UserError(f"study {found.name} has no cell for {asked}; its data sets: "
                             f"{', '.join(found.datasets())}")
+        if ipc is not None and all(c.ipc is None for c in cells):  # only the whole-data cells matched
+            ipcs = sorted({c.ipc for c in found.select(dataset=dataset) if c.ipc is not None})
+            raise UserError(f"study {found.name} has no cell for --ipc {ipc}"
+                            f"{' on ' + dataset if dataset else ''}; its ipcs: {', '.join(map(str, ipcs))}")
         if whole_evals < 1:
             raise UserError(f"--whole-evals must be at least 1, got {whole_evals}")
         chosen_profile = get_registry().profile(profile or self.profile)
         check_folder(self.results, write=not dry_run)
         kind = runner_kind(runner)
         kind.check(options)
-        plan = plan_study(cells, profile=chosen_profile.name, runs=runs, evals=evals, whole_evals=whole_evals,
-                          seed=seed, data_root=self.data_root, download=self.download, results=self.results)
+        try:
+            plan = plan_study(cells, profile=chosen_profile.name, runs=runs, evals=evals, whole_evals=whole_evals,
+                              seed=seed, data_root=self.data_root,
+                              download=self.download if download is None else download, results=self.results)
+        except UserError as exc:
+            raise UserError(f"study {found.name}, {exc}") from None
         with self._store(write=not dry_run) as store:
-            queue = Scheduler(store, self.results, unlocks=plan.unlocks, estimate=plan.estimate)
+            queue = Scheduler(store, self.results, rerun=rerun, unlocks=plan.unlocks, estimate=plan.estimate)
             queue.admit(plan.tasks)
             to_compute, stored = queue.to_compute, queue.counts["stored"]
             if not quiet:
@@ -354,7 +365,8 @@ class Bench:
                                     log_dir=self.results / "logs")
         records = {**queue.stored, **(log.written if log else {})}
         return Reproduction(found, chosen_profile.name, not chosen_profile.paper_budgets,
-                            tuple(compare(plan, records)), to_compute, stored, log.id if log else None, dry_run)
+                            tuple(compare(plan, records)), to_compute, stored, log.id if log else None, dry_run,
+                            queue.counts["kept failed"])
 
     # --- timing ----------------------------------------------------------------------------------
 
@@ -445,13 +457,15 @@ class Bench:
                 study = registry.component("study", name).value
             except UserError:  # a broken study plugin is `dcbench plugins`' to report, not the page's
                 continue
-            if not study.select(dataset=dataset, ipc=ipc):
-                continue
             for profile in board.profiles():
-                budgets = registry.profile(profile)
-                rep = self._reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=None, evals=None,
-                                      whole_evals=budgets.evals, seed=0, dry_run=True, runner="local",
-                                      options=RunnerOptions(device="cpu"), quiet=True)
+                try:
+                    budgets = registry.profile(profile)
+                    rep = self._reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=None, evals=None,
+                                          whole_evals=budgets.evals, seed=0, rerun="missing", dry_run=True,
+                                          runner="local", options=RunnerOptions(device="cpu"), download=False,
+                                          quiet=True)
+                except UserError:  # no cell of the filters, or a study that cannot be planned here: not shown
+                    continue
                 if any(c.ours is not None for c in rep.cells):
                     found.append(rep)
         return found

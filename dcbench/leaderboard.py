@@ -592,19 +592,23 @@ def setting_matrix(board: Leaderboard, setting: Setting) -> View:
 
 RANKING_NOTE = ("95% CI: Student's t interval of the mean, over the condensed sets' means where an entry has two "
                 "sets or more, else over the nets trained on its one set (which says how well that set was measured, "
-                "not how much the method varies); the level column says which. Ranks: one more than the entries whose "
-                "whole interval lies above this one's, so entries whose intervals overlap share a rank (=). vs "
+                "not how much the method varies); the level column says which. Rank: one more than the entries whose "
+                "whole interval lies above this one's, and never better than a row above it; a shared rank (=) is a "
+                "tie these runs cannot separate. vs "
                 "baseline: points above the baseline condenser at the same data set, ipc, recipe and classifier; of "
                 "whole: the fraction of the whole-data accuracy of the same classifier and profile.")
 
 
 def ranks(entries: list[Entry]) -> list[str]:
-    """Each entry's rank among ``entries``: 1 + the number whose interval lies wholly above its own (an
-    entry without an interval is its mean alone); "=" where another entry has the same rank."""
+    """Each entry's rank among ``entries`` (best mean first): 1 + the number whose interval lies wholly
+    above its own (an entry without an interval is its mean alone), and never better than the entry
+    before it, so that ranks read down the table; "=" where another entry has the same rank."""
     def bounds(e: Entry) -> tuple[float, float]:
         return (e.interval.low, e.interval.high) if e.interval else (e.score.mean, e.score.mean)
 
     found = [1 + sum(bounds(o)[0] > bounds(e)[1] for o in entries if o is not e) for e in entries]
+    for i in range(1, len(found)):
+        found[i] = max(found[i], found[i - 1])
     return [("=" if found.count(r) > 1 else "") + str(r) for r in found]
 
 

@@ -11,16 +11,17 @@ found by their keys (:func:`compare`) and set beside the paper's number with a v
 
 from __future__ import annotations
 
-import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from dcbench.artifacts import load_artifact
+from dcbench.classification import SCHEDULES, schedules_of
 from dcbench.dataset import DatasetOptions
-from dcbench.errors import DataError
-from dcbench.grid.plan import GridRequest, Skip, expand
+from dcbench.errors import DataError, UserError
+from dcbench.grid.plan import GridRequest, NothingToRun, Skip, expand
 from dcbench.leaderboard import Score, View, ViewRow, score
 from dcbench.records import CellRecord
 from dcbench.stats import RUNS, Interval, entry_interval, noise_bound, t_interval, verdict
@@ -78,15 +79,20 @@ def plan_study(cells: list[StudyCell], *, profile: str, runs: int | None, evals:
             cls=cell.cls, ipcs=(cell.ipc or 1,), seed=seed, profile=profile, runs=runs,
             evals=whole_evals if cell.whole else evals, options=DatasetOptions(cell.size, cell.channels),
             overrides=cell.overrides, whole=cell.whole, recipe=cell.recipe)
+        if cell.schedule not in SCHEDULES:
+            raise UserError(f"cell '{cell.label}': schedule '{cell.schedule}' is not one of {', '.join(SCHEDULES)}")
         try:
             plan = expand(request, data_root=data_root, download=download)
         except DataError as exc:
             cp.verdict, cp.reason = MISSING_DATA, str(exc)
             continue
-        refused = [s for s in plan.skipped if s.cause == "refused"]
-        if refused or not (plan.synths or plan.wholes):
-            cp.verdict = REFUSED
-            cp.reason = "; ".join(f"{s.what}: {s.reason}" for s in refused) or "nothing to run"
+        except NothingToRun as exc:  # the cell's networks cannot take the data set as served
+            cp.verdict, cp.reason = REFUSED, _refusals(exc.skipped)
+            continue
+        except UserError as exc:  # a mistake in the study: said with the cell it is in
+            raise UserError(f"cell '{cell.label}': {exc}") from None
+        if refused := [s for s in plan.skipped if s.cause == "refused"]:
+            cp.verdict, cp.reason = REFUSED, _refusals(refused)
             continue
         if cell.whole:
             cp.eval_keys = [t.key for t in plan.wholes]
@@ -98,19 +104,28 @@ def plan_study(cells: list[StudyCell], *, profile: str, runs: int | None, evals:
             wanted[bound.key].append((cell.cls, plan.evals, cell.recipe, cell.schedule, cp))
 
     def unlocks(artifact: str) -> list[Task]:
+        """The evaluations a set's own cells ask for, under their schedules only."""
         loaded = load_artifact(artifact, results)
         found: dict[str, Task] = {}
         for net, n, recipe, schedule, cp in wanted.get(loaded.metadata["key"], []):
+            if schedule not in schedules_of(loaded.metadata):
+                cp.verdict, cp.reason = REFUSED, f"its sets carry no {schedule} schedule"
+                continue
             for task in eval_tasks(loaded, [net], n, base_seed=loaded.metadata["seed"], recipe=recipe):
-                found.setdefault(task.key, task)
-                if task.cell.schedule == schedule and task.key not in cp.eval_keys:
-                    cp.eval_keys.append(task.key)
+                if task.cell.schedule == schedule:
+                    found.setdefault(task.key, task)
+                    if task.key not in cp.eval_keys:
+                        cp.eval_keys.append(task.key)
         return list(found.values())
 
     def estimate(task: Task) -> int:
         return sum({(net, recipe): n for net, n, recipe, _, _ in wanted.get(task.key, [])}.values())
 
     return StudyPlan(planned, list(tasks.values()), unlocks, estimate)
+
+
+def _refusals(skipped: list[Skip]) -> str:
+    return "; ".join(f"{s.what}: {s.reason}" for s in skipped if s.cause == "refused") or "nothing to run"
 
 
 # --- ours beside the paper -----------------------------------------------------------------------
@@ -141,25 +156,30 @@ class Reproduction:
     stored: int
     run_id: str | None = None
     dry_run: bool = False
+    kept_failed: int = 0  # cells that failed before and were not retried (rerun="failed" retries them)
 
     def count(self, kind: str) -> int:
         return sum(c.verdict == kind for c in self.cells)
 
 
 def compare(plan: StudyPlan, records: Mapping[str, CellRecord]) -> list[Compared]:
-    """Each cell's stored evaluations (by key) against the paper's number."""
+    """Each cell's stored evaluations (by key) against the paper's number.
+
+    The noise of ours is the spread of the level that varies the method: the condensed sets' means
+    when a cell has two sets or more, else its nets; a single value has no spread of its own, and is
+    given the paper's (the same protocol's nets vary about as much), so that one net is not taken
+    for an exact number."""
     out = []
     for cp in plan.cells:
         cell = cp.cell
         if cp.verdict is not None:
             out.append(Compared(cell, cp.verdict, reason=cp.reason or ""))
             continue
+        stored = [records[k] for k in [*cp.synth_keys, *cp.eval_keys] if k in records]
+        failed = [r for r in stored if not r.done]
         found = [records[k] for k in cp.eval_keys if k in records and records[k].done]
-        synths = [records.get(k) for k in cp.synth_keys]
         if not found:
-            failed = [r for r in [*synths, *(records.get(k) for k in cp.eval_keys)] if r is not None and not r.done]
-            reason = failed[0].error or "" if failed else ""
-            out.append(Compared(cell, FAILED if failed else NOT_RUN, reason=reason))
+            out.append(Compared(cell, FAILED if failed else NOT_RUN, reason=failed[0].error or "" if failed else ""))
             continue
         by_set: dict[str, list[float]] = defaultdict(list)
         for r in found:
@@ -167,11 +187,15 @@ def compare(plan: StudyPlan, records: Mapping[str, CellRecord]) -> list[Compared
         ours = score(r.accuracy for r in found)
         values = [r.accuracy for r in found]
         interval = t_interval(values, RUNS) if cell.whole else entry_interval(list(by_set.values()))
-        # the sample std (n − 1) of ours; one net gives no spread, and then only the paper's noise counts
-        sample_std = 100 * ours.std * math.sqrt(ours.n / (ours.n - 1)) if ours.n > 1 else 0.0
+        level = [sum(v) / len(v) for v in by_set.values()] if len(by_set) > 1 and not cell.whole else values
+        if len(level) > 1:
+            sd = 100 * statistics.stdev(level)
+        else:
+            sd = cell.paper.std or 0.0
         delta = 100 * ours.mean - cell.paper.mean
-        bound = noise_bound(cell.paper.std, cell.paper.n, sample_std, ours.n)
-        out.append(Compared(cell, verdict(delta, bound), ours, interval, delta, bound,
+        bound = noise_bound(cell.paper.std, cell.paper.n, sd, len(level))
+        reason = f"{len(failed)} of its cells failed; the rest are compared" if failed else ""
+        out.append(Compared(cell, verdict(delta, bound), ours, interval, delta, bound, reason,
                             sets=0 if cell.whole else len(by_set)))
     return out
 
@@ -187,7 +211,8 @@ def reproduction_view(rep: Reproduction, key: str = "reproduction") -> View:
                              c.verdict + (f": {c.reason}" if c.reason and c.verdict in (FAILED,) else "")]))
     profile = f"profile {rep.profile}" + (" (reduced: not the paper's budgets)" if rep.reduced else "")
     caption = (f"paper: as reported (n = {_ns(rep)}); ours: test accuracy %, mean ± population std (n nets); "
-               "Δ = ours − paper; within: |Δ| ≤ 2·√(σ²_paper/n_paper + σ²_ours/n_ours), the bound column.")
+               "Δ = ours − paper; within: |Δ| ≤ 2·√(σ²_paper/n_paper + σ²_ours/n_ours), the bound column, where "
+               "ours is over condensed sets when a cell has two or more, else over its nets.")
     if rep.reduced:
         caption += " A reduced profile trains less than the paper: below is expected, and not a failure to reproduce."
     return View(key=key, title=f"{rep.study.spec.title} · {profile}", columns=[

@@ -48,8 +48,8 @@ class Reported:
 @dataclass(frozen=True)
 class StudyCell:
     """One reported number and the grid cell it is about. ``condenser`` WHOLE (``ipc`` None) is a
-    network trained on the whole training split; ``synth`` None: the condenser's default (selection
-    methods take none)."""
+    network trained on the whole training split; ``synth`` None: ``convnet`` for condensers that
+    synthesise through a network (selection methods take none)."""
 
     row: str
     column: str

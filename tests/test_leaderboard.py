@@ -537,3 +537,16 @@ def test_terminal_tables_print_variant_labels_as_text_not_markup():
     console.print(rich_table(view))
     text = console.export_text()
     assert text.count("[precision=bf16]") == 2 and "[x]" in text
+
+
+def test_ranks_read_down_the_table():
+    """A wide interval below a narrow one it overlaps does not rank above it: C is wholly above A, so A is
+    2nd; B's interval is wide enough to reach above everything, but it is shown after A and ties with it."""
+    from dcbench.leaderboard import Entry, Provenance, Score
+    from dcbench.stats import Interval
+
+    def entry(mean, low, high):
+        return Entry(Setting("p", "d", "{}", 1), Method("m"), None, "n", Score(mean, 0.0, 2), 1,
+                     Provenance((), (), (), (), "", (), ()), Interval(low, high, NETS, 2))
+
+    assert ranks([entry(0.95, 0.94, 0.96), entry(0.9, 0.89, 0.91), entry(0.8, 0.5, 1.1)]) == ["1", "=2", "=2"]

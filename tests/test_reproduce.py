@@ -161,6 +161,30 @@ def test_cli_reproduce_prints_verdicts_and_writes_markdown(monkeypatch, capsys, 
     assert code == 0 and "nothing to compute" in err
 
 
+def test_cells_that_cannot_run_are_refused_and_the_rest_runs(bench, tmp_path):
+    """LeNet takes 28 or 32 px, not digits' 8: a synthesis net or a whole-data classifier refused is that
+    cell's verdict; a learned schedule asked of sets that carry none is refused once they exist."""
+    study = Study.from_mapping({"name": "x", "version": 1, "title": "t", "source": "s", "defaults": {
+        "dataset": "digits", "ipc": 1, "cls": "mlp", "paper": "50 ± 50", "n": 1}, "cells": [
+        {"row": "gm", "column": "lenet", "condenser": "gradient_matching", "synth": "lenet"},
+        {"row": "whole", "column": "lenet", "condenser": "whole_data", "ipc": None, "cls": "lenet"},
+        {"row": "random", "column": "learned", "condenser": "random", "schedule": "learned"},
+        {"row": "random", "column": "mlp", "condenser": "random"}]}, where="test")
+    rep = bench.reproduce(study, runner="local")
+    verdicts = {c.cell.label: (c.verdict, c.reason) for c in rep.cells}
+    assert verdicts["gm · lenet"][0] == verdicts["whole · lenet"][0] == "refused"
+    assert "lenet" in verdicts["gm · lenet"][1] and "lenet" in verdicts["whole · lenet"][1]
+    assert verdicts["random · learned"] == ("refused", "its sets carry no learned schedule")
+    assert verdicts["random · mlp"][0] == "within"
+    assert rep.to_compute == 1 + 2  # the one random set and its two mlp nets; nothing for the learned cell
+
+
+def test_rerun_all_plans_every_cell_again(bench):
+    first = bench.reproduce(STUDY, ipc=2, runner="local")
+    assert bench.reproduce(STUDY, ipc=2, dry_run=True).to_compute == 0
+    assert bench.reproduce(STUDY, ipc=2, dry_run=True, rerun="all").to_compute == first.to_compute
+
+
 # --- mistakes ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "phrase"), [
@@ -185,9 +209,23 @@ def test_a_broken_study_file_is_one_line(monkeypatch, capsys, tmp_path, text, ph
     one_error_line(code, err, phrase)
 
 
+def test_a_mistake_inside_a_cell_names_the_study_and_the_cell(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "study.yaml"
+    cell = "{row: a, column: b, dataset: digits, ipc: 1, condenser: random, cls: mlp, paper: 1"
+    for extra, phrase in ((", schedule: lerned}", "schedule 'lerned' is not one of standard, learned"),
+                          (", set: {colour: 1}}", "--set colour"), ("}", "unknown architecture 'nosuchnet'")):
+        text = f"name: x\nversion: 1\ntitle: t\nsource: s\ncells: [{cell}{extra}]"
+        path.write_text(text.replace("cls: mlp", "cls: nosuchnet") if extra == "}" else text)
+        code, _, err = run_main(monkeypatch, capsys, "reproduce", str(path), "--results", str(tmp_path / "r"))
+        one_error_line(code, err, "study x, cell 'a · b'", phrase)
+
+
 def test_unknown_study_and_empty_selection_are_one_line(monkeypatch, capsys, tmp_path):
     code, _, err = run_main(monkeypatch, capsys, "reproduce", "tabel1", "--results", str(tmp_path / "r"))
     one_error_line(code, err, "unknown study 'tabel1'", "table1")
     code, _, err = run_main(monkeypatch, capsys, "reproduce", str(STUDY), "--dataset", "svhn", "--results",
                             str(tmp_path / "r"))
     one_error_line(code, err, "has no cell for --dataset svhn", "digits")
+    code, _, err = run_main(monkeypatch, capsys, "reproduce", str(STUDY), "--ipc", "7", "--results",
+                            str(tmp_path / "r"))
+    one_error_line(code, err, "has no cell for --ipc 7", "its ipcs: 1, 2")

@@ -317,6 +317,8 @@ def reproduce(
     whole_evals: Annotated[int, typer.Option("--whole-evals", help="Nets per whole-data cell (each trains on the "
                                                                    "whole split).")] = 1,
     seed: SeedOpt = 0,
+    rerun: Annotated[str, typer.Option("--rerun", help="missing: cells with no stored result; failed: those and "
+                                                       "failed ones; all: every cell.")] = "missing",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Compute nothing: say what is missing and compare "
                                                             "what is stored.")] = False,
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write the table as Markdown to "
@@ -338,7 +340,8 @@ def reproduce(
     if markdown is not None and not markdown.parent.is_dir():
         raise UserError(f"--markdown {markdown}: the folder {markdown.parent} does not exist; create it first")
     rep = bench.reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=runs, evals=evals,
-                          whole_evals=whole_evals, seed=seed, dry_run=dry_run, runner=runner, ray_address=ray_address,
+                          whole_evals=whole_evals, seed=seed, rerun=rerun, dry_run=dry_run, runner=runner,
+                          ray_address=ray_address,
                           gpus_per_cell=gpus_per_cell, cpus_per_cell=cpus_per_cell, ray_cpus=ray_cpus,
                           ray_gpus=ray_gpus)
     view = reproduction_view(rep)
@@ -347,6 +350,8 @@ def reproduce(
     done = (f"dry run: {rep.to_compute} cells to compute, {rep.stored} stored" if rep.dry_run else
             f"computed {rep.to_compute} cells now, {rep.stored} were stored" if rep.to_compute else
             f"nothing to compute: all {rep.stored} cells were stored")
+    if rep.kept_failed:
+        done += f", {rep.kept_failed} failed earlier (--rerun failed computes them again)"
     err_console.print(f"{done}; verdicts: {tally}", highlight=False)
     if missing := missing_datasets(rep):
         err_console.print(f"{MISSING_DATA}: {', '.join(missing)} (put the files under {bench.data_root} or add "
@@ -520,11 +525,13 @@ def publish_leaderboard(
     ipc: LbIpc = None,
     profile: LbProfile = None,
     results: Results = DEFAULT_RESULTS,
+    data_root: DataRoot = None,
 ) -> None:
-    """Write README.md, results.csv/json, a static index.html, image grids and plots into --out.
+    """Write README.md, results.csv/json, a static index.html, image grids and plots into --out, and the
+    paper tables with a stored cell into reproduction.md/.html.
 
     Publishing into an earlier leaderboard replaces the files it generated, nothing else."""
-    done = Bench(results).publish(out_dir, dataset=dataset, ipc=ipc, profile=profile)
+    done = Bench(results, data_root=data_root).publish(out_dir, dataset=dataset, ipc=ipc, profile=profile)
     if done.missing_images:
         err_console.print(f"[yellow]{len(done.missing_images)} image grid(s) not drawn[/yellow]: artifact missing or "
                           "unreadable (listed under 'Images not drawn' in README.md)")

@@ -49,6 +49,14 @@ class GridRequest:
     recipe: str | None = None  # one evaluation recipe for every set (dcbench.protocol.RECIPES); None: each its own
 
 
+class NothingToRun(UserError):
+    """Every pair of a grid was left out; ``skipped`` says why."""
+
+    def __init__(self, skipped: list["Skip"]) -> None:
+        super().__init__("nothing to run: every pair of this grid was skipped (see the list above)")
+        self.skipped = list(skipped)
+
+
 @dataclass(frozen=True)
 class Skip:
     what: str
@@ -199,7 +207,7 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
         if artifact.metadata["dataset"] not in datasets:
             datasets.append(artifact.metadata["dataset"])
     if not synths and not wholes and not imports:
-        raise UserError("nothing to run: every pair of this grid was skipped (see the list above)")
+        raise NothingToRun(skipped)
     return Plan(profile.name, runs, evals, list(synths.values()), cls_by_dataset, wholes, skipped, datasets,
                 tuple(ipcs), unloadable, imports)
 

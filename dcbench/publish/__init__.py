@@ -210,7 +210,8 @@ def reproduction_page(reproductions: list[Reproduction]) -> Page:
     sections = [Section("Paper tables reproduced", 1, "top", [
         "Each study cell compares the paper's reported number with the stored evaluations of the same grid cell "
         "under one profile; `dcbench reproduce STUDY` computes the missing ones. Verdicts: within the combined "
-        "noise of the two means, below or above the paper, not run, or missing data.",
+        "noise of the two means, below or above the paper, not run, failed, refused (the cell cannot be computed as "
+        "written), or missing data.",
     ])]
     for rep in reproductions:
         view = reproduction_view(rep, key=slug("reproduction", rep.study.name, rep.profile))
