@@ -59,8 +59,17 @@ class StudyPlan:
 
     @property
     def skipped(self) -> list[Skip]:
-        return [Skip(f"{cp.cell.label} ({cp.cell.dataset})", cp.verdict + ": " + (cp.reason or ""))
-                for cp in self.cells if cp.verdict is not None]
+        """The cells left out: refused ones each, those of a missing data set once per data set."""
+        missing: dict[str, list[CellPlan]] = defaultdict(list)
+        found = []
+        for cp in self.cells:
+            if cp.verdict == MISSING_DATA:
+                missing[cp.cell.dataset].append(cp)
+            elif cp.verdict is not None:
+                found.append(Skip(cp.cell.label, f"{cp.verdict}: {cp.reason or ''}"))
+        found += [Skip(f"{len(cps)} cell(s) of {dataset}", f"{MISSING_DATA}: {cps[0].reason}")
+                  for dataset, cps in missing.items()]
+        return found
 
 
 def plan_study(cells: list[StudyCell], *, profile: str, runs: int | None, evals: int | None, whole_evals: int,
