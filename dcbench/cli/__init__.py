@@ -17,25 +17,20 @@ from dcbench.bench import DEFAULT_RESULTS, Bench
 from dcbench.cli.display import console as err_console
 from dcbench.cli.options import (
     CellArgs,
-    CpusPerCellOpt,
     DataRoot,
     DownloadOpt,
     DryRunOpt,
     EvalsOpt,
-    GpusPerCellOpt,
     ProfileOpt,
-    RayAddressOpt,
-    RayCpusOpt,
-    RayGpusOpt,
     RecipeOpt,
     Results,
-    RunnerOpt,
     SeedOpt,
     SetsOpt,
     parse_sets,
     parse_vary,
     uses_bench,
     uses_cell,
+    uses_runner,
 )
 from dcbench.cli.tables import (
     benchmark_ratios,
@@ -225,8 +220,10 @@ def bench_(
 
 @app.command()
 @uses_bench
+@uses_runner
 def grid(
     bench: Bench,
+    runner_options: dict,
     condenser: Annotated[Optional[str], typer.Option("--condenser", "-c", help="Condensers: names, globs, lists, all "
                                                                             "\\[default: all; none with --import].",
                                                      show_default=False)] = None,
@@ -250,12 +247,6 @@ def grid(
     rerun: Annotated[str, typer.Option("--rerun", help="missing: cells with no stored result; failed: those and "
                                                        "failed ones; all: every cell.")] = "missing",
     dry_run: DryRunOpt = False,
-    runner: RunnerOpt = "ray",
-    ray_address: RayAddressOpt = None,
-    gpus_per_cell: GpusPerCellOpt = None,
-    cpus_per_cell: CpusPerCellOpt = 1.0,
-    ray_cpus: RayCpusOpt = None,
-    ray_gpus: RayGpusOpt = None,
     recipe: RecipeOpt = None,
     size: Optional[int] = None,
     channels: Optional[int] = None,
@@ -266,9 +257,8 @@ def grid(
     Only cells missing from the store are computed; killing a grid loses no finished result."""
     result = bench.grid(condenser, synth=synth_net, cls=cls, dataset=dataset, ipc=ipc, runs=runs, evals=evals,
                         seed=seed, profile=profile, overrides=parse_sets(sets), whole=whole, rerun=rerun,
-                        dry_run=dry_run, runner=runner, ray_address=ray_address, gpus_per_cell=gpus_per_cell,
-                        cpus_per_cell=cpus_per_cell, ray_cpus=ray_cpus, ray_gpus=ray_gpus, size=size,
-                        channels=channels, zca=zca, imports=imports or (), recipe=recipe)
+                        dry_run=dry_run, size=size, channels=channels, zca=zca, imports=imports or (), recipe=recipe,
+                        **runner_options)
     typos = result.typo_error()
     if dry_run:
         if typos:
@@ -304,8 +294,10 @@ def grid(
 
 @app.command()
 @uses_bench
+@uses_runner
 def reproduce(
     bench: Bench,
+    runner_options: dict,
     study: Annotated[str, typer.Argument(help="A study (`dcbench list studies`) or a study's YAML file.")],
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Only this data set's cells.")] = None,
     ipc: Annotated[Optional[int], typer.Option("--ipc", help="Only this ipc's cells (and the whole-data "
@@ -323,12 +315,6 @@ def reproduce(
                                                             "what is stored.")] = False,
     markdown: Annotated[Optional[Path], typer.Option("--markdown", help="Also write the table as Markdown to "
                                                                         "this file.")] = None,
-    runner: RunnerOpt = "ray",
-    ray_address: RayAddressOpt = None,
-    gpus_per_cell: GpusPerCellOpt = None,
-    cpus_per_cell: CpusPerCellOpt = 1.0,
-    ray_cpus: RayCpusOpt = None,
-    ray_gpus: RayGpusOpt = None,
 ) -> None:
     """Reproduce a paper's table: run the cells still missing, then print ours beside the paper's numbers.
 
@@ -340,10 +326,7 @@ def reproduce(
     if markdown is not None and not markdown.parent.is_dir():
         raise UserError(f"--markdown {markdown}: the folder {markdown.parent} does not exist; create it first")
     rep = bench.reproduce(study, dataset=dataset, ipc=ipc, profile=profile, runs=runs, evals=evals,
-                          whole_evals=whole_evals, seed=seed, rerun=rerun, dry_run=dry_run, runner=runner,
-                          ray_address=ray_address,
-                          gpus_per_cell=gpus_per_cell, cpus_per_cell=cpus_per_cell, ray_cpus=ray_cpus,
-                          ray_gpus=ray_gpus)
+                          whole_evals=whole_evals, seed=seed, rerun=rerun, dry_run=dry_run, **runner_options)
     view = reproduction_view(rep)
     out.print(rich_table(view))
     tally = ", ".join(f"{n} {kind}" for kind, n in counts(rep).items())

@@ -74,6 +74,16 @@ _CELL = [
 ]
 
 
+_RUNNER = [
+    ("runner", RunnerOpt, "ray"),
+    ("ray_address", RayAddressOpt, None),
+    ("gpus_per_cell", GpusPerCellOpt, None),
+    ("cpus_per_cell", CpusPerCellOpt, 1.0),
+    ("ray_cpus", RayCpusOpt, None),
+    ("ray_gpus", RayGpusOpt, None),
+]
+
+
 @dataclass(frozen=True)
 class CellArgs:
     """The options that name one synthesis cell, as ``synth`` and ``bench`` take them."""
@@ -124,6 +134,12 @@ def uses_bench(command: Callable) -> Callable:
             display.stop()
 
     return _with_options(command, _WORKSPACE + _SERVING, "bench", make)
+
+
+def uses_runner(command: Callable) -> Callable:
+    """Give a command the runner options (``--runner``, ``--ray-address``, …) and call it with
+    ``runner_options=``, the keyword arguments ``Bench.grid`` and ``Bench.reproduce`` take for them."""
+    return _with_options(command, _RUNNER, "runner_options", lambda given, call: call(dict(given)))
 
 
 def uses_cell(command: Callable) -> Callable:
