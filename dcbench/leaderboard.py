@@ -592,11 +592,15 @@ def setting_matrix(board: Leaderboard, setting: Setting) -> View:
 
 RANKING_NOTE = ("95% CI: Student's t interval of the mean, over the condensed sets' means where an entry has two "
                 "sets or more, else over the nets trained on its one set (which says how well that set was measured, "
-                "not how much the method varies); the level column says which. Rank: one more than the entries whose "
+                "not how much the method varies); the CI over column says which. Rank: one more than the entries whose "
                 "whole interval lies above this one's, and never better than a row above it; a shared rank (=) is a "
-                "tie these runs cannot separate. vs "
-                "baseline: points above the baseline condenser at the same data set, ipc, recipe and classifier; of "
-                "whole: the fraction of the whole-data accuracy of the same classifier and profile.")
+                "tie these runs cannot separate. vs {baseline} (the baseline): points above it at the same data set, "
+                "ipc, recipe and classifier; of whole: the fraction of the whole-data accuracy of the same classifier "
+                "and profile.")
+
+
+def ranking_note(board: Leaderboard) -> str:
+    return RANKING_NOTE.format(baseline=board.baseline or "baseline")
 
 
 def ranks(entries: list[Entry]) -> list[str]:
@@ -629,7 +633,7 @@ def ranking(board: Leaderboard, setting: Setting) -> View:
     return View(key=slug("ranking", setting_key(setting)), title=f"Ranking · {setting.label} · profile "
                 f"{setting.profile}", columns=["rank", "condenser", "networks", "accuracy %", "95% CI", "CI over",
                                                f"vs {board.baseline or 'baseline'}", "of whole"],
-                rows=rows, caption=_caption(board, f"{SCORE_NOTE}. {RANKING_NOTE}"), left=3)
+                rows=rows, caption=_caption(board, f"{SCORE_NOTE}. {ranking_note(board)}"), left=3)
 
 
 def provenance(board: Leaderboard) -> View:

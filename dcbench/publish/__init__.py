@@ -20,7 +20,6 @@ from dcbench.files import write_atomically
 from dcbench.leaderboard import (
     IMPORTED_NOTE,
     MATRIX_NOTE,
-    RANKING_NOTE,
     RECIPE_NOTE,
     SCORE_NOTE,
     THIRD_PARTY_NOTE,
@@ -30,6 +29,7 @@ from dcbench.leaderboard import (
     overview,
     provenance,
     ranking,
+    ranking_note,
     setting_key,
     slug,
 )
@@ -171,7 +171,7 @@ def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], m
         "condenser configurations are never averaged together: a condenser stored with several configurations "
         "in one setting gets a row per configuration, named by what differs.",
         f"Per-condenser matrices: {MATRIX_NOTE}",
-        f"Rankings: {RANKING_NOTE}",
+        f"Rankings: {ranking_note(board)}",
     ]
     if board.third_party:
         how.append(THIRD_PARTY_NOTE + ".")
