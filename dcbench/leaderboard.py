@@ -22,7 +22,7 @@ from dcbench.classification import STANDARD
 from dcbench.errors import UserError
 from dcbench.protocol import DC_RECIPE
 from dcbench.records import IMPORTED, WHOLE
-from dcbench.stats import RUNS, Interval, entry_interval, t_interval
+from dcbench.stats import Interval, entry_interval
 from dcbench.store import Store
 
 MEMORY_KINDS = {"process_max_rss": "CPU RSS", "cuda_max_allocated": "CUDA"}
@@ -388,12 +388,10 @@ def _variant_names(configs: set[tuple[int, str | None]]) -> dict[tuple[int, str 
 
 
 def _interval(rows: list[dict[str, Any]]) -> Interval | None:
-    if all(r["condensation"] is None for r in rows):
-        return t_interval([r["accuracy"] for r in rows], RUNS)
-    by_set: dict[str, list[float]] = defaultdict(list)
+    by_set: dict[str | None, list[float]] = defaultdict(list)
     for r in rows:
         by_set[r["condensation"]].append(r["accuracy"])
-    return entry_interval(list(by_set.values()))
+    return entry_interval(list(by_set.values()), whole=None in by_set)
 
 
 def load_leaderboard(store: Store, *, dataset: str | None = None, ipc: int | None = None,

@@ -24,7 +24,7 @@ from dcbench.errors import DataError, UserError
 from dcbench.grid.plan import GridRequest, NothingToRun, Skip, expand
 from dcbench.leaderboard import Score, View, ViewRow, score
 from dcbench.records import CellRecord
-from dcbench.stats import RUNS, Interval, entry_interval, noise_bound, t_interval, verdict
+from dcbench.stats import Interval, level_values, noise_bound, t_interval, verdict
 from dcbench.study import Study, StudyCell
 from dcbench.tasks import SYNTH, Task, eval_tasks, synth_task
 
@@ -190,19 +190,15 @@ def compare(plan: StudyPlan, records: Mapping[str, CellRecord]) -> list[Compared
         if not found:
             out.append(Compared(cell, FAILED if failed else NOT_RUN, reason=failed[0].error or "" if failed else ""))
             continue
-        by_set: dict[str, list[float]] = defaultdict(list)
+        by_set: dict[str | None, list[float]] = defaultdict(list)
         for r in found:
             by_set[r.condensation].append(r.accuracy)
         ours = score(r.accuracy for r in found)
-        values = [r.accuracy for r in found]
-        interval = t_interval(values, RUNS) if cell.whole else entry_interval(list(by_set.values()))
-        level = [sum(v) / len(v) for v in by_set.values()] if len(by_set) > 1 and not cell.whole else values
-        if len(level) > 1:
-            sd = 100 * statistics.stdev(level)
-        else:
-            sd = cell.paper.std or 0.0
+        values, level = level_values(list(by_set.values()), whole=cell.whole)
+        interval = t_interval(values, level)
+        sd = 100 * statistics.stdev(values) if len(values) > 1 else cell.paper.std or 0.0
         delta = 100 * ours.mean - cell.paper.mean
-        bound = noise_bound(cell.paper.std, cell.paper.n, sd, len(level))
+        bound = noise_bound(cell.paper.std, cell.paper.n, sd, len(values))
         reason = f"{len(failed)} of its cells failed; the rest are compared" if failed else ""
         out.append(Compared(cell, verdict(delta, bound), ours, interval, delta, bound, reason,
                             sets=0 if cell.whole else len(by_set)))

@@ -30,9 +30,6 @@ class Interval:
     level: str
     k: int
 
-    def overlaps(self, other: "Interval") -> bool:
-        return self.low <= other.high and other.low <= self.high
-
     def __str__(self) -> str:
         return f"[{100 * self.low:.1f}, {100 * self.high:.1f}]"
 
@@ -49,15 +46,20 @@ def t_interval(values: Sequence[float], level: str, confidence: float = LEVEL) -
     return Interval(mean - half, mean + half, level, k)
 
 
-def entry_interval(by_set: Sequence[Sequence[float]]) -> Interval | None:
-    """The interval of an entry whose accuracies are grouped by condensed set: over the set means
-    when there are two sets or more, else over the nets of the one set."""
-    groups = [list(g) for g in by_set if len(g)]
+def level_values(groups: Sequence[Sequence[float]], *, whole: bool = False) -> tuple[list[float], str]:
+    """The values of the level that varies the method, and its name: each whole-data run (``whole``);
+    the condensed sets' means when there are two sets or more; else the nets of the one set."""
+    groups = [list(g) for g in groups if len(g)]
+    if whole:
+        return [v for g in groups for v in g], RUNS
     if len(groups) >= 2:
-        return t_interval([sum(g) / len(g) for g in groups], SETS)
-    if groups:
-        return t_interval(groups[0], NETS)
-    return None
+        return [sum(g) / len(g) for g in groups], SETS
+    return (groups[0] if groups else []), NETS
+
+
+def entry_interval(by_set: Sequence[Sequence[float]], *, whole: bool = False) -> Interval | None:
+    """The interval of an entry whose accuracies are grouped by condensed set (:func:`level_values`)."""
+    return t_interval(*level_values(by_set, whole=whole))
 
 
 # --- ours against a published number -------------------------------------------------------------

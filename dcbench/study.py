@@ -160,7 +160,7 @@ class Study:
                    tuple(notes))
 
 
-def parse_reported(text: Any, n: int, where: str) -> Reported:
+def _reported(text: Any, n: int, where: str) -> Reported:
     """A reported number: "91.7 ± 0.5" (or a bare mean), in percent."""
     match = _SCORE.match(str(text)) if isinstance(text, (str, int, float)) else None
     if match is None:
@@ -210,7 +210,7 @@ def _cell(raw: Mapping[str, Any], default_n: int, where: str) -> StudyCell:
     sizes = {k: _positive(raw[k], f"{where}: '{k}'") if raw.get(k) is not None else None for k in ("size", "channels")}
     return StudyCell(
         row=_text(raw, "row", where), column=_text(raw, "column", where), dataset=_text(raw, "dataset", where),
-        ipc=ipc, condenser=condenser, cls=_text(raw, "cls", where), paper=parse_reported(raw["paper"], n, where),
+        ipc=ipc, condenser=condenser, cls=_text(raw, "cls", where), paper=_reported(raw["paper"], n, where),
         synth=_text(raw, "synth", where, required=False), overrides=tuple(sorted(overrides.items())),
         schedule=_text(raw, "schedule", where, required=False) or "standard",
         recipe=_text(raw, "recipe", where, required=False), note=str(raw.get("note") or ""), **sizes)
