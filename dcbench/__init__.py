@@ -36,15 +36,17 @@ from dcbench.condenser import (
     check_ipc,
     condensed_set_problem,
 )
+from dcbench.data import dataset_spec
 from dcbench.dataset import Dataset, DatasetOptions, DatasetSpec, RawData, Split, TestSet, TrainSet
 from dcbench.errors import ArtifactError, DataError, RegistryError, StoreError, UserError
 from dcbench.files import write_atomically
 from dcbench.grid.plan import Skip
 from dcbench.grid.result import GridResult
 from dcbench.leaderboard import Entry, Leaderboard
-from dcbench.protocol import evaluate_accuracy
+from dcbench.protocol import Context, Outcome, ProtocolBase, ProtocolSpec, View
 from dcbench.publish import Published
-from dcbench.records import WHOLE, Benchmark, Condensation, Evaluation, Run
+from dcbench.recipe import evaluate_accuracy
+from dcbench.records import WHOLE, Benchmark, Condensation, Evaluation, ProtocolResult, Run
 from dcbench.reference import WholeDataRun, forgetting_counts, whole_data_run
 from dcbench.registry import Listing, Reference, unknown_message
 from dcbench.reproduce import Compared, Reproduction
@@ -66,4 +68,5 @@ __all__ = [
     "Bench", "Benchmark", "Classification", "Condensation", "Entry", "Evaluation", "GridResult", "Leaderboard",
     "Published", "Run", "Skip", "WHOLE",
     "Compared", "Reported", "Reproduction", "Study", "StudyCell", "StudySpec",
+    "Context", "Outcome", "ProtocolBase", "ProtocolResult", "ProtocolSpec", "View", "dataset_spec",
 ]

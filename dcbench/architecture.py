@@ -1,6 +1,6 @@
 """The architecture contract, stage variants, and the BatchNorm helpers every stage needs.
 
-A network name stands for two stage variants (docs/protocol.md, "Synthesis-stage networks"): ``vgg11``
+A network name stands for two stage variants (docs/settings.md, "Synthesis-stage networks"): ``vgg11``
 synthesises with BatchNorm whose statistics come from real data and are then frozen, and
 classifies with instance norm because batch statistics of a few condensed images are
 unreliable. ``ArchSpec.stages`` says, per stage, which keyword arguments the factory gets.

@@ -27,12 +27,13 @@ from dcbench.errors import UserError
 from dcbench.events import Ended, Finished, Planned, Reused, Started, Subscriber, reporter
 from dcbench.grid.plan import GridRequest, expand
 from dcbench.grid.result import GridResult
-from dcbench.grid.scheduler import Runner, Scheduler, artifact_unlocks
+from dcbench.grid.scheduler import Runner, Scheduler, artifact_unlocks, protocol_unlocks
 from dcbench.imports import Exported, ImportRequest, export_set, prepare, store_prepared
 from dcbench.interchange import Keys, format_named
 from dcbench.leaderboard import Leaderboard, open_leaderboard
 from dcbench.profiles import budget
-from dcbench.protocol import DC_RECIPE, check_recipe
+from dcbench.protocol import DEFAULT_PROTOCOL
+from dcbench.recipe import DC_RECIPE, check_recipe
 from dcbench.recorder import Recorder, RunLog
 from dcbench.records import Benchmark, Condensation, Evaluation
 from dcbench.registry import Listing, get_registry
@@ -243,8 +244,13 @@ class Bench:
              dry_run: bool = False, runner: str = "ray", ray_address: str | None = None,
              gpus_per_cell: float | None = None, cpus_per_cell: float = 1.0, ray_cpus: int | None = None,
              ray_gpus: int | None = None, size: int | None = None, channels: int | None = None,
-             zca: bool = False, imports: Selector = (), recipe: str | None = None) -> GridResult:
+             zca: bool = False, imports: Selector = (), recipe: str | None = None,
+             protocol: str = DEFAULT_PROTOCOL) -> GridResult:
         """Run a grid: condensers × synthesis nets × classification nets × data sets × ipc × runs.
+
+        ``protocol``: what the sets are used for (``dcbench list protocols``; docs/protocols.md), the
+        classification of a fresh net by default; its settings are the ``overrides`` named
+        ``protocol.KEY`` (the others are the condensers' hyperparameters).
 
         ``condenser`` None: every condenser, unless ``imports`` names stored sets (ids, prefixes or
         files; imported ones, say): then only those, each evaluated on every ``cls`` net. ``recipe``:
@@ -265,21 +271,26 @@ class Bench:
         artifacts = [load_artifact(ref, self.results) for ref in refs]
         if condenser is None:
             condenser = "" if artifacts else "all"
+        condenser_overrides, protocol_overrides = _split_protocol(overrides)
         request = GridRequest(condensers=_selector(condenser), datasets=_selector(dataset), synth=_selector(synth),
                               cls=_selector(cls), ipcs=_ipcs(ipc), seed=seed, profile=profile or self.profile,
                               runs=runs, evals=evals, options=DatasetOptions.of(size, channels, zca),
-                              overrides=_overrides(overrides), whole=whole,
-                              imports=tuple(artifact.id for artifact in artifacts), recipe=recipe)
+                              overrides=condenser_overrides, whole=whole,
+                              imports=tuple(artifact.id for artifact in artifacts), recipe=recipe,
+                              protocol=get_registry().protocols.canonical(protocol),
+                              protocol_overrides=protocol_overrides)
         plan = expand(request, data_root=self.data_root, download=self.download, artifacts=artifacts)
 
         def per_set(task: Task) -> int:  # the evaluations a synth task's set will unlock
             return len(plan.cls_nets[task.skeleton.dataset]) * plan.evals
 
+        if request.protocol == DEFAULT_PROTOCOL:
+            unlocks, estimate = artifact_unlocks(self.results, plan.cls_nets, plan.evals, recipe), per_set
+        else:
+            unlocks, estimate = protocol_unlocks(self.results, plan.joins)
         with self._store(write=not dry_run) as store:
-            queue = Scheduler(store, self.results, rerun=rerun,
-                              unlocks=artifact_unlocks(self.results, plan.cls_nets, plan.evals, recipe),
-                              estimate=per_set)
-            queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes + plan.imports)
+            queue = Scheduler(store, self.results, rerun=rerun, unlocks=unlocks, estimate=estimate)
+            queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes + plan.imports + plan.baselines)
             planned = queue.to_compute
             self._emit(Planned(plan, planned, queue.counts["stored"]))
             log = None
@@ -556,6 +567,17 @@ def _selector(value: Selector) -> str:
 def _overrides(overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> tuple[tuple[str, Any], ...]:
     items = overrides.items() if isinstance(overrides, Mapping) else (overrides or ())
     return tuple(sorted(dict(items).items()))
+
+
+#: The prefix of a protocol's settings among ``--set`` overrides.
+PROTOCOL_PREFIX = "protocol."
+
+
+def _split_protocol(overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] | None):
+    """The condensers' overrides and the protocol's (``protocol.KEY``, prefix removed), each sorted."""
+    both = _overrides(overrides)
+    ours = tuple((key.removeprefix(PROTOCOL_PREFIX), value) for key, value in both if key.startswith(PROTOCOL_PREFIX))
+    return tuple((key, value) for key, value in both if not key.startswith(PROTOCOL_PREFIX)), ours
 
 
 def _ipcs(value: int | str | Iterable[int]) -> tuple[int, ...]:

@@ -29,13 +29,13 @@ from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions, Split
 from dcbench.errors import UserError
 from dcbench.profiles import Profile
-from dcbench.protocol import DC_RECIPE, evaluate_accuracy
+from dcbench.recipe import DC_RECIPE, evaluate_accuracy
 from dcbench.records import DONE, FAILED, WHOLE, Condensation, Evaluation
 from dcbench.reference import use_cache, whole_data_run
 from dcbench.registry import Component, Origin, get_registry
 from dcbench.runtime import PeakMemory, derive_seed, device_name, digest, generator, synchronize, versions
 
-# Real images per class used to estimate a synthesis net's BatchNorm statistics (docs/protocol.md).
+# Real images per class used to estimate a synthesis net's BatchNorm statistics (docs/settings.md).
 BN_STATS_PER_CLASS = 128
 
 
@@ -246,7 +246,7 @@ class EvalCell:
     dataset: str | None = None  # whole-data cells name their data set
     options: DatasetOptions = field(default_factory=DatasetOptions)
     schedule: str = STANDARD  # see dcbench.classification
-    recipe: str | None = None  # dcbench.protocol.RECIPES; None: the set's own (its condenser's paper's)
+    recipe: str | None = None  # dcbench.recipe.RECIPES; None: the set's own (its condenser's paper's)
 
     def bind(self, artifact: Artifact | None = None) -> "BoundEval":
         """Bound with its artifact, loaded (a whole-data cell has none)."""

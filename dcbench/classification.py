@@ -3,7 +3,7 @@
 An evaluation trains one fresh classification-stage network on a set (a condensed set, or the
 whole training split) and tests it on the whole test split. :class:`Classification` is everything
 that decides how that happens beyond the network, the set and the seed: the training recipe
-(derived from the profile and the data set's settings, :mod:`dcbench.protocol`) and the schedule.
+(derived from the profile and the data set's settings, :mod:`dcbench.recipe`) and the schedule.
 All of it is in the result's key; :meth:`Classification.identity` is exactly the part of the key
 it contributes, and fields added later must leave that part unchanged at their defaults, so that
 no stored result is voided.
@@ -23,7 +23,9 @@ from dcbench.condenser import CondensedSet
 from dcbench.dataset import DatasetSpec
 from dcbench.errors import UserError
 from dcbench.profiles import Profile
-from dcbench.protocol import DC_RECIPE, RECIPES, Recipe, train_network
+from dcbench.protocol import Context, Outcome, ProtocolBase, ProtocolSpec
+from dcbench.recipe import DC_RECIPE, RECIPES, Recipe, evaluate_accuracy, train_network
+from dcbench.registry import get_registry
 from dcbench.runtime import generator
 from dcbench.schedule import LR_SCHEDULE, LearnedSchedule, train_with_schedule
 
@@ -124,3 +126,34 @@ def schedules_of(artifact_meta: dict[str, Any]) -> tuple[str, ...]:
 
 def carries_schedule(condensed: CondensedSet) -> bool:
     return LR_SCHEDULE in condensed.extras
+
+
+class ClassificationProtocol(ProtocolBase):
+    """The default protocol as a registered component. Grids run it through dcbench's evaluation
+    cells (dcbench.cells), whose keys predate protocols and stay as they were; ``run`` is the same
+    computation through the protocol contract, and gives the same accuracy for the same seed."""
+
+    spec = ProtocolSpec(name="classification", version=1, metric="accuracy",
+                        description="train a fresh network on the set, test it on the whole test split (the default)")
+    @dataclass(frozen=True)
+    class Config:
+        recipe: str = DC_RECIPE  # the grid's --recipe; the rest of the configuration comes from the set
+
+    @classmethod
+    def make_config(cls, profile: Profile | None = None, overrides: Any = None) -> "ClassificationProtocol.Config":
+        if overrides:
+            raise UserError("protocol classification has no protocol.* settings: its recipe is chosen with "
+                            "--recipe and its budgets by --profile")
+        return cls.Config()
+
+    def run(self, context: Context) -> Outcome:
+        if len(context.sets) != 1:
+            raise UserError("protocol classification trains on exactly one set")
+        data = context.load(context.views[0])
+        config = Classification.of(context.profile, get_registry().dataset_settings(data.spec.name), whole=False,
+                                   recipe=self.config.recipe)
+        gen = generator(context.seed)
+        net = context.network(data.spec.classes, gen)
+        condensed = context.sets[0]
+        train_network(net, condensed.images, config.targets(condensed), config.recipe, generator=gen)
+        return Outcome(100 * evaluate_accuracy(net, data.test.to(context.device)))

@@ -15,7 +15,7 @@ from torch import nn
 
 from dcbench.dataset import TrainSet
 from dcbench.errors import UserError
-from dcbench.protocol import RECIPES
+from dcbench.recipe import RECIPES
 from dcbench.schedule import LearnedSchedule
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class CondenserSpec:
     #: The names of the tensors its sets carry in :attr:`CondensedSet.extras`; a set carrying
     #: :attr:`dcbench.LearnedSchedule.EXTRAS` is also evaluated with its own learned schedule.
     extras: tuple[str, ...] = ()
-    #: The evaluation recipe its paper used (one of :data:`dcbench.protocol.RECIPES`): its sets are
+    #: The evaluation recipe its paper used (one of :data:`dcbench.recipe.RECIPES`): its sets are
     #: evaluated under it unless a grid or ``dcbench eval`` asks for another (``--recipe``).
     recipe: str = "dc"
     #: It synthesises with the network's embedding (:func:`dcbench.embedding`): only networks whose

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from dcbench.dataset import DatasetOptions, LoadedDataset, serve
+from dcbench.dataset import DatasetOptions, DatasetSpec, LoadedDataset, serve
 from dcbench.registry import get_registry
 
 
@@ -15,6 +15,11 @@ def load_dataset(name: str, options: DatasetOptions | None = None, *, root: Path
     registry = get_registry()
     canonical = registry.datasets.canonical(name)
     return _load(canonical, options or DatasetOptions(), Path(root).expanduser().resolve(), download)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The registered data set's native spec (shape, classes), without loading it."""
+    return get_registry().component("dataset", name).spec
 
 
 @lru_cache(maxsize=4)

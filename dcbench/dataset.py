@@ -57,13 +57,22 @@ ZCA_REGULARISATION = 0.1
 class DatasetOptions:
     """How to serve a data set: ``size`` (square side) and ``channels`` (1 or 3), None = native;
     ``zca``: the regularisation of ZCA whitening of the [0, 1] pixels, which then replaces the
-    mean/std normalisation; None = not whitened."""
+    mean/std normalisation; None = not whitened. ``classes``: serve only these classes, relabelled
+    0, 1, … in the order given and normalised as the whole data set is (a task of a class-split
+    sequence, dcbench.protocol); None = every class."""
 
     size: int | None = None
     channels: int | None = None
     zca: float | None = None
+    classes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.classes is not None:
+            classes = tuple(self.classes)  # a list read back from JSON: hashable again
+            object.__setattr__(self, "classes", classes)
+            if not classes or len(set(classes)) != len(classes) or \
+                    not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes):
+                raise UserError(f"classes must be distinct class indices, got {list(classes)}")
         if self.channels not in (None, 1, 3):
             raise UserError(f"channels must be 1 or 3, got {self.channels}")
         if self.size is not None and self.size < 4:
@@ -78,7 +87,8 @@ class DatasetOptions:
 
     def to_json(self) -> dict[str, Any]:
         # options left at None are left out, so that keys made before an option existed stay the same
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+                if v is not None}
 
 
 @dataclass
@@ -178,11 +188,30 @@ def serve(factory: DatasetFactory, raw: RawData, options: DatasetOptions) -> Loa
         m = torch.tensor(mean).view(1, -1, 1, 1)
         s = torch.tensor(std).view(1, -1, 1, 1)
         train, test = (train - m) / s, (test - m) / s
+    train_labels, test_labels = raw.train_labels.long(), raw.test_labels.long()
+    if options.classes is not None:
+        # after normalising: every task of a class split is served in the whole data set's units
+        if bad := [c for c in options.classes if c >= native.classes]:
+            raise UserError(f"{native.name} has classes 0..{native.classes - 1}; classes {bad} do not exist")
+        train, train_labels = _only(train, train_labels, options.classes)
+        test, test_labels = _only(test, test_labels, options.classes)
+        names = tuple(native.class_names[c] for c in options.classes) if native.class_names else ()
+        spec = dataclasses.replace(spec, classes=len(options.classes), class_names=names)
     return LoadedDataset(
-        train=Split(train.contiguous(), raw.train_labels.long(), spec),
-        test=Split(test.contiguous(), raw.test_labels.long(), spec),
+        train=Split(train.contiguous(), train_labels, spec),
+        test=Split(test.contiguous(), test_labels, spec),
         spec=spec,
     )
+
+
+def _only(images: torch.Tensor, labels: torch.Tensor, classes: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images of ``classes``, in their original order, labelled by position in ``classes``."""
+    relabel = torch.full((int(labels.max()) + 1,), -1, dtype=torch.long)
+    known = [c for c in classes if c < len(relabel)]
+    relabel[torch.tensor(known, dtype=torch.long)] = torch.tensor([classes.index(c) for c in known])
+    new = relabel[labels]
+    keep = new >= 0
+    return images[keep], new[keep]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dcbench.condenser import CondensedSet
 from dcbench.dataset import DatasetOptions, LoadedDataset
 from dcbench.errors import InterchangeError
 from dcbench.interchange import Format, Keys, Portable, detect, format_named
-from dcbench.protocol import DC_RECIPE, check_recipe
+from dcbench.recipe import DC_RECIPE, check_recipe
 from dcbench.records import DONE, IMPORTED, Condensation
 from dcbench.runtime import digest, versions
 

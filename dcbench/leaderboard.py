@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from dcbench.classification import STANDARD
 from dcbench.errors import UserError
-from dcbench.protocol import DC_RECIPE
+from dcbench.recipe import DC_RECIPE
 from dcbench.records import IMPORTED, WHOLE
 from dcbench.stats import Interval, entry_interval
 from dcbench.store import Store
@@ -79,7 +79,7 @@ class Setting:
 @dataclass(frozen=True)
 class Method:
     """A leaderboard row: a condenser, in one configuration, evaluated under one schedule and one
-    recipe (how the evaluation nets were trained: dcbench.protocol.RECIPES), never mixed.
+    recipe (how the evaluation nets were trained: dcbench.recipe.RECIPES), never mixed.
 
     ``variant`` is empty unless the store holds several configurations (hyperparameters or spec
     versions) of the condenser for the same setting; then it names what differs.
@@ -222,6 +222,8 @@ class Leaderboard:
     headline_net: str | None = None
     # The condenser improvements are measured against (registry.yaml's leaderboard.baseline); None: none.
     baseline: str | None = None
+    # The results of the other protocols (dcbench.protocol_board.ProtocolEntry), shown in their own sections.
+    protocol_entries: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         # Every table asks for the entries of one (setting, method): index them once, not per table cell.
@@ -461,13 +463,16 @@ def open_leaderboard(results: Path, *, dataset: str | None = None, ipc: int | No
                      profile: str | None = None, headline_net: str | None = None,
                      baseline: str | None = None) -> Leaderboard:
     """The leaderboard of a results folder, or a user error when it has nothing to show."""
+    from dcbench.protocol_board import load_protocol_entries  # it builds on this module's tables
+
     store = Store(results, write=False)
     try:
         board = load_leaderboard(store, dataset=dataset, ipc=ipc, profile=profile, headline_net=headline_net,
                                  baseline=baseline)
+        board.protocol_entries = load_protocol_entries(store, dataset=dataset, ipc=ipc, profile=profile)
     finally:
         store.close()
-    if not board.entries:
+    if not board.entries and not board.protocol_entries:
         asked = ", ".join(f"--{k} {v}" for k, v in (("dataset", dataset), ("ipc", ipc), ("profile", profile))
                           if v is not None)
         raise UserError(f"no finished evaluations in {store.path}{' match ' + asked if asked else ''}; "

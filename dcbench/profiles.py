@@ -1,4 +1,4 @@
-"""Protocol profiles: named reductions of the paper's budgets, recorded with every result."""
+"""Profiles: named reductions of the paper's budgets, recorded with every result."""
 
 from __future__ import annotations
 

@@ -1,135 +1,125 @@
-"""The classification protocol: train a fresh network on a (condensed) set, test it.
+"""Evaluation protocols: what a condensed set is used for, as a component kind.
 
-Follows the paper's protocol as its reference implementation ran it (docs/protocol.md), including
-the details that produced the paper's numbers: ``epochs + 1`` passes, and at half time the learning rate drops ×0.1 by
-re-creating the optimizer (momentum buffers start again). Accuracy is the final network's on the
-whole test split, never a best epoch. The recipe is recorded with every result.
+A protocol turns condensed sets into a number. The built-in default, ``classification``, trains a
+fresh network on one set and tests it (dcbench.classification; its results are the evaluations
+every leaderboard shows). Others use sets differently: as the rehearsal memory of a continual
+learner, as the few target images a pretrained net is fine-tuned on. A protocol is a class with
+
+- ``spec``, a :class:`ProtocolSpec`: its name, an integer version (bump it when what ``run``
+  computes changes: the version is in every result's key), what its number is, the further
+  columns its leaderboard section shows, and the name of its baseline;
+- ``Config``, a frozen dataclass of its settings (``--set protocol.key=value``), built by
+  ``make_config(profile, overrides)``; every field is in its results' keys;
+- ``views(dataset, options)``: the data the sets of one evaluation are made of, in order (a
+  :class:`View` each): the grid makes one set per view with the condenser under test; optionally
+  ``reads(dataset, options)``, other data it reads (checked before anything runs);
+- ``run(context)``: one evaluation (one network, one seed) with those sets, or with none (the
+  protocol's baseline, e.g. no rehearsal memory), returning an :class:`Outcome`.
+
+dcbench plans the sets, schedules the runs, caches what is shared and stores every outcome with its
+key; a protocol only says what to do with the sets.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from dcbench.augment import DSA_STRATEGY, augmentation
-from dcbench.dataset import TestSet
-from dcbench.errors import UserError
+from dcbench.condenser import CondensedSet, Report, build_config
+from dcbench.dataset import DatasetOptions, LoadedDataset
 from dcbench.profiles import Profile
 
-#: How condensed sets are trained on, as each paper evaluated its sets. ``dc``: the seed paper's
-#: (the profile's epochs, its MNIST augmentation where a data set's settings ask for it); ``dsa``:
-#: the DSA and DM papers' (the profile's augmented epochs, 1,000 at full budget, and differentiable
-#: Siamese augmentation of every batch, per image, on every data set, in place of the MNIST one).
-DC_RECIPE, DSA_RECIPE = "dc", "dsa"
-RECIPES = (DC_RECIPE, DSA_RECIPE)
-
-
-def check_recipe(name: str | None) -> str | None:
-    """A recipe the user named (``--recipe``), refused in their words before anything runs; None passes."""
-    if name is not None and name not in RECIPES:
-        raise UserError(f"--recipe {name}: choose {', '.join(RECIPES)}")
-    return name
+#: The protocol a grid runs when none is named.
+DEFAULT_PROTOCOL = "classification"
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """How a fresh network is trained: every field is part of a result's key."""
+class ProtocolSpec:
+    name: str
+    version: int = 1
+    description: str = ""
+    metric: str = "accuracy"  # what Outcome.value measures, in percent
+    columns: tuple[str, ...] = ()  # keys of Outcome.metrics its leaderboard section shows (mean over runs)
+    baseline: str = ""  # what an evaluation with no set is called ("no memory"); "" when there is none
 
-    kind: str  # "condensed" (the paper's Cls protocol) or "whole_data": part of every key
-    epochs: int  # passes over the training images actually run
-    lr_drop_after: int  # passes after which lr ×0.1 and the optimizer is re-created
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    batch_size: int = 256
-    augment: str | None = None  # "mnist" (crop/scale/rotate), "dsa:<strategy>" or None
-    name: str = DC_RECIPE  # which of RECIPES; left out of the key at its default, so older keys stand
 
-    @classmethod
-    def condensed(cls, profile: Profile, dataset_settings: dict[str, Any], name: str = DC_RECIPE) -> "Recipe":
-        if name not in RECIPES:
-            raise ValueError(f"recipe {name!r} is not one of {', '.join(RECIPES)}")
-        if name == DSA_RECIPE:
-            augment, epochs = f"dsa:{dataset_settings.get('dsa_strategy', DSA_STRATEGY)}", profile.cls_epochs_aug
-        else:
-            augment = dataset_settings.get("augment")
-            epochs = profile.cls_epochs_aug if augment else profile.cls_epochs
-        # The reference runs epochs+1 passes and drops after pass epochs//2 + 1 (0-based); the DSA
-        # and DM code trains its evaluation nets with the same loop.
-        return cls(kind="condensed", epochs=epochs + 1, lr_drop_after=epochs // 2 + 2, augment=augment, name=name)
+@dataclass(frozen=True)
+class View:
+    """One data set as a protocol's set is made of it and tested on: a name and how it is served."""
 
-    @classmethod
-    def whole_data(cls, profile: Profile, dataset_settings: dict[str, Any]) -> "Recipe":
-        return cls.whole_data_epochs(profile.whole_epochs, dataset_settings)
-
-    @classmethod
-    def whole_data_epochs(cls, epochs: int, dataset_settings: dict[str, Any]) -> "Recipe":
-        return cls(kind="whole_data", epochs=epochs, lr_drop_after=max(1, epochs // 2),
-                   augment=dataset_settings.get("augment"))
+    dataset: str
+    options: DatasetOptions = field(default_factory=DatasetOptions)
 
     def to_json(self) -> dict[str, Any]:
-        recorded = dataclasses.asdict(self)
-        if self.name == DC_RECIPE:
-            del recorded["name"]
-        return recorded
+        return {"dataset": self.dataset, "options": self.options.to_json()}
 
 
-def train_network(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, recipe: Recipe, *,
-                  generator: torch.Generator,
-                  on_epoch: Callable[[int, float, float], None] | None = None,
-                  on_batch: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> nn.Module:
-    """Train ``net`` in place on tensors already on its device; shuffling and augmentation draw
-    from ``generator`` only. ``labels``: class indices (N,), or soft targets, class probabilities
-    (N, classes) trained on with the soft cross-entropy (a hit is then the most probable class).
-    ``on_epoch(epoch, mean_loss, train_accuracy)`` after every pass;
-    ``on_batch(indices, correct)`` after every step, with which examples its forward pass got
-    right (forgetting statistics are made of these)."""
-    augment = augmentation(recipe.augment) if recipe.augment else None
-    optimizer = _sgd(net, recipe, recipe.lr)
-    n = images.shape[0]
-    classes = labels if labels.ndim == 1 else labels.argmax(1)
-    net.train()
-    for epoch in range(recipe.epochs):
-        order = torch.randperm(n, generator=generator).to(images.device)
-        total_loss = torch.zeros((), device=images.device)
-        correct = torch.zeros((), device=images.device, dtype=torch.long)
-        for start in range(0, n, recipe.batch_size):
-            idx = order[start:start + recipe.batch_size]
-            x, y = images[idx], labels[idx]
-            if augment is not None:
-                x = augment(x, generator)
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            hits = logits.detach().argmax(1) == classes[idx]
-            total_loss += loss.detach() * len(idx)
-            correct += hits.sum()
-            if on_batch is not None:
-                on_batch(idx, hits)
-        if epoch + 1 == recipe.lr_drop_after:
-            optimizer = _sgd(net, recipe, recipe.lr * 0.1)
-        if on_epoch is not None:
-            on_epoch(epoch + 1, float(total_loss) / n, float(correct) / n)
-    return net
+@dataclass(frozen=True)
+class Outcome:
+    """What one evaluation measured: ``value`` (the spec's metric, in percent) and any further
+    JSON-able numbers (per-stage accuracies, the baseline's score, …)."""
+
+    value: float
+    metrics: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _sgd(net: nn.Module, recipe: Recipe, lr: float) -> torch.optim.Optimizer:
-    return torch.optim.SGD(net.parameters(), lr=lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+@dataclass(frozen=True)
+class Context:
+    """What ``run`` is given. ``sets``: one condensed set per view, its labels those the view serves
+    (0 … k-1 of a class subset), on ``device``; empty for the baseline. ``load(view)``: the view's
+    data, normalised. ``network(classes, generator)``: a fresh classification-stage ``cls_net`` for
+    the views' image shape. ``whole_data_run(split, epochs=, seed=)``: ``cls_net`` trained on a whole
+    split, cached in the results folder and shared by every evaluation that asks for the same run
+    (its ``model`` must not be changed: copy it). ``report(step, **metrics)``: progress."""
+
+    sets: tuple[CondensedSet, ...]
+    views: tuple[View, ...]
+    cls_net: str
+    seed: int
+    ipc: int | None
+    profile: Profile
+    device: torch.device
+    load: Callable[[View], LoadedDataset]
+    network: Callable[[int, torch.Generator], nn.Module]
+    whole_data_run: Callable[..., Any]
+    report: Report
 
 
-@torch.no_grad()
-def evaluate_accuracy(net: nn.Module, test: TestSet, *, batch_size: int = 1024) -> float:
-    """Top-1 accuracy of ``net`` on the whole test split (tensors on the net's device)."""
-    net.eval()
-    correct = 0
-    for start in range(0, len(test), batch_size):
-        logits = net(test.images[start:start + batch_size])
-        correct += int((logits.argmax(1) == test.labels[start:start + batch_size]).sum())
-    return correct / len(test)
+class ProtocolBase:
+    """Shared plumbing: the Config from a profile and overrides, one view of the grid's data set."""
+
+    spec: ClassVar[ProtocolSpec]
+
+    @dataclass(frozen=True)
+    class Config:
+        pass
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.make_config()
+
+    @classmethod
+    def make_config(cls, profile: Profile | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
+        """The Config for ``profile`` with the user's overrides; an unknown key or a bad value is an error.
+        Protocols whose budgets scale with the profile override :meth:`profile_defaults`."""
+        values = dict(cls.profile_defaults(profile)) if profile is not None else {}
+        values.update(overrides or {})
+        return build_config(cls.Config, values, owner=f"protocol {cls.spec.name}")
+
+    @classmethod
+    def profile_defaults(cls, profile: Profile) -> Mapping[str, Any]:
+        return {}
+
+    def views(self, dataset: str, options: DatasetOptions) -> list[View]:
+        return [View(dataset, options)]
+
+    def reads(self, dataset: str, options: DatasetOptions) -> list[View]:
+        """Data an evaluation reads besides its views (domain adaptation's source): a grid loads them
+        before anything runs, so that missing files are the user's one-line error, not failed cells."""
+        return []
+
+    def run(self, context: Context) -> Outcome:
+        raise NotImplementedError
+

@@ -104,6 +104,34 @@ class Evaluation(Result):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProtocolResult(Result):
+    """One evaluation of a protocol other than classification (dcbench.protocol): its sets (none for
+    the protocol's baseline) used as the protocol says, one network, one seed."""
+
+    table: ClassVar[str] = "protocol_results"
+    protocol: str | None = None
+    protocol_version: int | None = None
+    protocol_config: dict[str, Any] | None = None
+    views: list[Any] | None = None  # the data each set was made of, in the protocol's order
+    condensations: list[Any] | None = None  # the keys of the condensations that made the sets
+    artifacts: list[Any] | None = None
+    condenser: str | None = None  # the protocol's baseline name when there is no set
+    condenser_version: int | None = None
+    condenser_origin: str | None = None
+    third_party: bool | None = None
+    synth_net: str | None = None
+    ipc: int | None = None
+    run_seed: int | None = None  # the seed of the sets
+    cls_net: str | None = None
+    cls_net_version: int | None = None
+    eval_index: int | None = None
+    seed: int | None = None
+    value: float | None = None  # the protocol's metric, in percent
+    metrics: dict[str, Any] | None = None
+    train_s: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Benchmark(Result):
     """One timing of a condenser: seconds per outer iteration (iterative methods) and in total."""
 
@@ -136,10 +164,10 @@ class Run:
     finished_at: float | None = None
 
 
-CellRecord = Union[Condensation, Evaluation]  # what a cell (synth or eval) produces
-Record = Union[Condensation, Evaluation, Benchmark, Run]
-R = TypeVar("R", Condensation, Evaluation, Benchmark, Run)
-RECORDS: tuple[type, ...] = (Run, Condensation, Evaluation, Benchmark)
+CellRecord = Union[Condensation, Evaluation, ProtocolResult]  # what a cell (synth, eval, protocol) produces
+Record = Union[Condensation, Evaluation, ProtocolResult, Benchmark, Run]
+R = TypeVar("R", Condensation, Evaluation, ProtocolResult, Benchmark, Run)
+RECORDS: tuple[type, ...] = (Run, Condensation, Evaluation, Benchmark, ProtocolResult)
 _JSON = "json"
 
 

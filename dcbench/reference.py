@@ -33,7 +33,7 @@ from dcbench.architecture import penultimate_features, seeded_init
 from dcbench.dataset import TestSet, TrainSet
 from dcbench.errors import UserError
 from dcbench.files import write_atomically
-from dcbench.protocol import Recipe, evaluate_accuracy, train_network
+from dcbench.recipe import Recipe, evaluate_accuracy, train_network
 from dcbench.registry import get_registry
 from dcbench.runtime import digest, generator
 

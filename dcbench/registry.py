@@ -7,6 +7,7 @@ fails to import is reported by name when it is asked for and never takes the oth
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import importlib
@@ -32,6 +33,7 @@ GROUPS = {
     "architecture namespace": "dcbench.architecture_namespaces",
     "dataset": "dcbench.datasets",
     "study": "dcbench.studies",
+    "protocol": "dcbench.protocols",
 }
 _YAML_SECTIONS = {
     "condenser": "condensers",
@@ -39,6 +41,7 @@ _YAML_SECTIONS = {
     "architecture namespace": "architecture_namespaces",
     "dataset": "datasets",
     "study": "studies",
+    "protocol": "protocols",
 }
 _TOP_KEYS = {"schema", *(_YAML_SECTIONS.values()), "suites", "profiles", "dataset_overrides", "leaderboard"}
 _LEADERBOARD_KEYS = {"headline_net", "baseline"}
@@ -143,6 +146,9 @@ def describe(kind: str, spec: Any) -> str:
         return ""
     if kind == "study":
         return spec.description
+    if kind == "protocol":
+        baseline = f", baseline: {spec.baseline}" if spec.baseline else ""
+        return f"{spec.metric}{baseline}. {spec.description}".strip()
     sizes = "any size" if spec.sizes is None else "/".join(f"{s}px" for s in spec.sizes)
     variant = f" (variant of {spec.variant_of})" if spec.variant_of else ""
     return f"{spec.description} [{sizes}]{variant}".strip()
@@ -307,8 +313,31 @@ def _check_study(entry: RegistryEntry, value: Any) -> None:
                           f"'{value.spec.name}'; make the two the same")
 
 
+def protocol_problems(value: Any) -> list[str]:
+    """What keeps ``value`` from being a protocol (dcbench.protocol's contract), or nothing."""
+    from dcbench.protocol import ProtocolSpec
+
+    problems = []
+    if not isinstance(getattr(value, "spec", None), ProtocolSpec):
+        problems.append("needs a dcbench.ProtocolSpec `spec`")
+    if not dataclasses.is_dataclass(getattr(value, "Config", None)):
+        problems.append("needs a dataclass `Config`")
+    problems += [f"needs a `{name}` method" for name in ("make_config", "views", "run")
+                 if not callable(getattr(value, name, None))]
+    return problems
+
+
+def _check_protocol(entry: RegistryEntry, value: Any) -> None:
+    if problems := protocol_problems(value):
+        raise PluginError(f"{entry.describe()} is not a protocol: it {'; it '.join(problems)}")
+    if value.spec.name != entry.name:
+        raise PluginError(f"{entry.describe()} is registered as '{entry.name}' but its spec names it "
+                          f"'{value.spec.name}'; make the two the same")
+
+
 _VALIDATORS = {"condenser": _check_condenser, "architecture": _check_architecture,
-               "architecture namespace": _check_namespace, "dataset": _check_dataset, "study": _check_study}
+               "architecture namespace": _check_namespace, "dataset": _check_dataset, "study": _check_study,
+               "protocol": _check_protocol}
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -344,6 +373,10 @@ class Registry:
     @property
     def studies(self) -> KindRegistry:
         return self.kinds["study"]
+
+    @property
+    def protocols(self) -> KindRegistry:
+        return self.kinds["protocol"]
 
     # parsing -----------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ Dataset distillation (Wang et al.) learns, together with its images, the learnin
 SGD step a freshly (Xavier-) initialised network takes on them, and the order of those steps. Its
 sets are meant to be trained that way, not with the standard classification protocol, so dcbench
 reports such a set under both: the learned schedule (:func:`train_with_schedule`) and the
-standard protocol (:mod:`dcbench.protocol`), recording which one each result used.
+standard protocol (:mod:`dcbench.recipe`), recording which one each result used.
 
 A condenser hands its schedule over in :attr:`CondensedSet.extras` (see :class:`LearnedSchedule`).
 """

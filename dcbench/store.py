@@ -35,6 +35,7 @@ TABLES: dict[str, dict[str, type]] = {record.table: columns(record) for record i
 _INDEXES = {
     "condensations": [["dataset", "ipc", "profile"]],
     "evaluations": [["dataset", "ipc", "profile"], ["condensation"]],
+    "protocol_results": [["protocol", "dataset", "profile"]],
 }
 
 
@@ -227,18 +228,22 @@ class Store:
         rows = list(self.db[Condensation.table].rows_where("key = ?", [key]))
         return from_row(Condensation, rows[0]) if rows else None
 
-    def evaluations(self, keys: list[str]) -> dict[str, Evaluation]:
-        """The stored evaluations among ``keys``, by key."""
-        found: dict[str, Evaluation] = {}
+    def evaluations(self, keys: list[str], record_cls: type = Evaluation) -> dict[str, Any]:
+        """The stored evaluations (or protocol results, by ``record_cls``) among ``keys``, by key."""
+        found: dict[str, Any] = {}
+        if not self.db[record_cls.table].exists():
+            return found
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.db[Evaluation.table].rows_where(f"key IN ({marks})", chunk):
-                found[row["key"]] = from_row(Evaluation, row)
+            for row in self.db[record_cls.table].rows_where(f"key IN ({marks})", chunk):
+                found[row["key"]] = from_row(record_cls, row)
         return found
 
     def rows(self, table: str, where: str | None = None, args: list[Any] | None = None) -> Iterator[dict]:
-        yield from self.db[table].rows_where(where, args or [])
+        """The rows of ``table`` (none when a store older than the table lacks it)."""
+        if self.db[table].exists():
+            yield from self.db[table].rows_where(where, args or [])
 
     def query(self, sql: str, args: list[Any]) -> Iterator[dict]:
         """Rows of a read-only query (a join the leaderboard needs)."""

@@ -23,19 +23,20 @@ from dcbench.classification import STANDARD, schedules_of
 from dcbench.condenser import Report
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import UserError
+from dcbench.protocol_cell import BoundProtocol, ProtocolCell, run_protocol
 from dcbench.records import CellRecord
 from dcbench.registry import get_registry
 from dcbench.runtime import resolve_device
 
-SYNTH, EVAL = "synth", "eval"
+SYNTH, EVAL, PROTOCOL = "synth", "eval", "protocol"
 
 
 @dataclass(frozen=True)
 class Task:
-    kind: str  # SYNTH or EVAL
+    kind: str  # SYNTH, EVAL or PROTOCOL
     key: str
     label: str
-    cell: SynthCell | EvalCell
+    cell: SynthCell | EvalCell | ProtocolCell
     skeleton: CellRecord
 
     def failed(self, error: str) -> CellRecord:
@@ -66,6 +67,10 @@ def eval_tasks(artifact: Artifact, nets: list[str], evals: int, *, base_seed: in
         shown = net if schedule == STANDARD else f"{net} ({schedule} schedule)"
         tasks.append(Task(EVAL, bound.key, f"{shown} net {i + 1}/{evals} ← {what}", cell, bound.skeleton()))
     return tasks
+
+
+def protocol_task(bound: BoundProtocol) -> Task:
+    return Task(PROTOCOL, bound.key, bound.label, bound.cell, bound.skeleton())
 
 
 def whole_tasks(dataset: str, options: DatasetOptions, nets: list[str], evals: int, *, base_seed: int,
@@ -114,6 +119,9 @@ def execute(task: Task, worker: WorkerSpec, report: Report | None = None, *,
         ws = worker.workspace()
         if isinstance(task.cell, SynthCell):
             record = run_synth(ws, task.cell.bind(), report=report)
+        elif isinstance(task.cell, ProtocolCell):
+            sets = [load_artifact(ref, ws.results) for ref in task.cell.artifacts]
+            record = run_protocol(ws, task.cell.bind(sets), report=report)
         else:
             artifact = load_artifact(task.cell.artifact, ws.results) if task.cell.artifact else None
             record = run_eval(ws, task.cell.bind(artifact), report=report)

@@ -14,12 +14,16 @@ and how to fix it, so it works under pytest (or any runner) as it is::
     def test_my_data_set(tmp_path):
         testing.check_dataset(my_data, root=tmp_path)
 
+    def test_my_protocol():
+        testing.check_protocol(MyProtocol, overrides={"iterations": 5})
+
 They run on small generated data (:func:`tiny_train_set`) and take seconds. They check what the
 framework relies on and cannot repair: a condenser's output (shapes, counts per class, labels,
 finite values, a selection's indices), its determinism under a fixed generator, its Config and
 spec; a network's output shape and dependence on its input in both stage variants, its declared
 embedding, and the absence of BatchNorm where the protocol wants instance norm; a data set's
-agreement with its spec.
+agreement with its spec; a protocol's spec, Config and views, and the outcome of its ``run`` with
+sets and (when it has one) for its baseline, the same twice for the same seed.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ from dcbench.registry import NAME_RE, condenser_problems
 MIN_SENSITIVITY = 1e-3
 
 __all__ = ["CheckResult", "check_architecture", "check_condensed_set", "check_condenser", "check_condenser_spec",
-           "check_dataset", "conformance", "tiny_train_set"]
+           "check_dataset", "check_protocol", "conformance", "tiny_train_set"]
 
 
 def tiny_train_set(*, classes: int = 3, per_class: int = 10, channels: int = 1, size: int = 8,
@@ -357,6 +361,71 @@ def _check_split(name: str, spec: DatasetSpec, split: str, images: torch.Tensor,
 
 # --- all of a component's checks, as `dcbench check` runs them ----------------------------------
 
+def check_protocol(protocol_cls: type, *, dataset: str = "digits", overrides: Mapping[str, Any] | None = None,
+                   profile: str = "smoke", cls_net: str = "convnet_d1", ipc: int = 1,
+                   root: str | Path | None = None) -> None:
+    """Run ``protocol_cls`` (the class, registered or not) on a registered data set (``digits``
+    needs no files) with sets of ``ipc`` random training images per class of each of its views, and
+    for its baseline: every outcome must be a valid :class:`dcbench.Outcome`, and the same seed must
+    give the same value. ``overrides``: its Config's settings (keep its budgets small)."""
+    for _ in _protocol_steps(protocol_cls, dataset=dataset, overrides=overrides or {}, profile=profile,
+                             cls_net=cls_net, ipc=ipc, root=root):
+        pass
+
+
+def _protocol_steps(protocol_cls, *, dataset, overrides, profile, cls_net, ipc, root):
+    """The protocol checks, run one by one as they are iterated: yields each step's name once it passed."""
+    from dcbench.cells import Workspace
+    from dcbench.data import load_dataset
+    from dcbench.protocol import ProtocolSpec
+    from dcbench.protocol_cell import build_context, outcome_problem
+    from dcbench.registry import get_registry, protocol_problems
+
+    problems = protocol_problems(protocol_cls)
+    assert not problems, f"{getattr(protocol_cls, '__name__', protocol_cls)}: it {'; it '.join(problems)}"
+    spec = protocol_cls.spec
+    assert isinstance(spec, ProtocolSpec) and isinstance(spec.name, str) and NAME_RE.match(spec.name), \
+        f"spec.name {spec.name!r} must be lower-case [a-z0-9_]+"
+    assert isinstance(spec.version, int) and spec.version >= 1, f"spec.version must be an int ≥ 1, got {spec.version!r}"
+    registry = get_registry()
+    chosen = registry.profile(profile)
+    config = protocol_cls.make_config(chosen, overrides)
+    assert dataclasses.is_dataclass(config) and type(config).__dataclass_params__.frozen, \
+        "make_config must return an instance of the frozen dataclass Config"
+    json.dumps(dataclasses.asdict(config))  # it is part of every key: plain values only
+    instance = protocol_cls(config)
+    views = instance.views(registry.datasets.canonical(dataset), DatasetOptions())
+    assert views, "views() returned no view: a protocol uses at least one data set"
+    yield "spec, Config and views"
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace(results=Path(tmp), data_root=Path(root or tmp), device=torch.device("cpu"))
+        arch = registry.component("architecture", cls_net)
+        sets = []
+        for i, view in enumerate(views):
+            train = load_dataset(view.dataset, view.options, root=ws.data_root).train
+            gen = torch.Generator().manual_seed(i)
+            chosen_idx = torch.cat([train.class_indices(c)[torch.randperm(len(train.class_indices(c)),
+                                                                          generator=gen)[:ipc]]
+                                    for c in range(train.spec.classes)])
+            sets.append(CondensedSet(train.images[chosen_idx], train.labels[chosen_idx]))
+
+        def outcome(with_sets: list) -> Any:
+            context = build_context(ws, arch, views, with_sets, seed=0, ipc=ipc if with_sets else None,
+                                    profile=chosen, report=lambda step, **metrics: None)
+            found = instance.run(context)
+            problem = outcome_problem(found)
+            assert problem is None, f"run() returned {problem}"
+            return found
+
+        first = outcome(sets)
+        yield "outcome with sets"
+        assert outcome(sets).value == first.value, "the same seed gave another value: draw from context.seed only"
+        yield "determinism"
+        if spec.baseline:
+            outcome([])
+            yield f"baseline ({spec.baseline})"
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """One named conformance check and what it found (``error`` None: passed)."""
@@ -391,8 +460,10 @@ def conformance(kind: str, name: str, *, overrides: Mapping[str, Any] | None = N
         steps = [("both stage variants", lambda: check_architecture(value))]
     elif kind == "dataset":
         steps = [("splits and serving", lambda: check_dataset(value, root=root, download=download))]
+    elif kind == "protocol":
+        return _run_protocol_steps(value, overrides=dict(overrides or {}), profile=profile, root=root)
     else:
-        raise UserError(f"cannot check a {kind}: check a condenser, architecture or dataset")
+        raise UserError(f"cannot check a {kind}: check a condenser, architecture, dataset or protocol")
     results = [CheckResult("loads")]
     for step, check in steps:
         try:
@@ -405,3 +476,22 @@ def conformance(kind: str, name: str, *, overrides: Mapping[str, Any] | None = N
             return [*results, CheckResult(step, f"raised {type(exc).__name__}: {exc}")]
         results.append(CheckResult(step))
     return results
+
+
+def _run_protocol_steps(value: Any, *, overrides: dict[str, Any], profile: str, root: Any) -> list[CheckResult]:
+    results = [CheckResult("loads")]
+    steps = _protocol_steps(value, dataset="digits", overrides=overrides, profile=profile, cls_net="convnet_d1",
+                            ipc=1, root=root)
+    names = ["spec, Config and views", "outcome with sets", "determinism", "baseline"]
+    while True:
+        try:
+            name = next(steps)
+        except StopIteration:
+            return results
+        except AssertionError as exc:
+            return [*results, CheckResult(names[len(results) - 1], str(exc) or "failed")]
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a crash in the protocol is what the check found
+            return [*results, CheckResult(names[len(results) - 1], f"raised {type(exc).__name__}: {exc}")]
+        results.append(CheckResult(name))

@@ -19,15 +19,17 @@ DOC = REPO / "docs" / "architecture.md"
 LAYERS: dict[str, list[str]] = {
     "foundation": ["version", "errors", "runtime", "files", "records", "profiles", "stats"],
     "contracts": ["architecture", "dataset", "condenser", "checkpoint", "schedule", "augment", "augment.mnist",
-                  "augment.dsa", "protocol", "study",
+                  "augment.dsa", "recipe", "protocol", "study",
                   "interchange", "interchange.portable", "interchange.safe", "interchange.dc", "interchange.mtt",
                   "interchange.tensors", "interchange.folder"],
     "components": ["registry", "data"],
-    "cells": ["artifacts", "reference", "classification", "cells", "imports", "tasks", "timing", "testing"],
+    "cells": ["artifacts", "reference", "classification", "cells", "protocol_cell", "imports", "tasks", "timing",
+              "testing"],
     "storage": ["store", "events", "recorder"],
     "orchestration": ["grid", "grid.plan", "grid.scheduler", "grid.result", "runner", "runner.local",
                       "runner.ray", "runner.reaper"],
-    "application": ["bench", "leaderboard", "reproduce", "publish", "publish.html", "publish.markdown", "publish.plot"],
+    "application": ["bench", "leaderboard", "protocol_board", "reproduce", "publish", "publish.html",
+                    "publish.markdown", "publish.plot"],
     "interface": ["cli", "cli.display", "cli.options", "cli.tables"],
 }
 LEVEL = {module: level for level, modules in enumerate(LAYERS.values()) for module in modules}

@@ -109,3 +109,34 @@ def test_the_classification_configurations_part_of_a_key_is_pinned():
         "recipe": {"kind": "learned_schedule", "init": "xavier_normal", "optimizer": "sgd",
                    "lr": "the set's learned rate per step", "momentum": 0.0, "weight_decay": 0.0},
         "schedule": "learned"}
+
+
+# ---------------------------------------------------------------------------------------------
+# A store written just before evaluation protocols (tests/fixtures/store-0.2, commit 3347830)
+
+BEFORE_PROTOCOLS = Path(__file__).resolve().parent / "fixtures" / "store-0.2"
+PROTOCOL_STAGES = {"protocol.train_iterations": 5, "protocol.finetune_iterations": 5, "protocol.batch_size": 32}
+
+
+def test_a_store_from_before_protocols_is_classification_and_a_continual_grid_extends_it(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(BEFORE_PROTOCOLS, results, ignore=shutil.ignore_patterns("README.md"))
+    before = {table: _rows(results, table) for table in ("runs", "condensations", "evaluations")}
+    assert (len(before["condensations"]), len(before["evaluations"])) == (3, 4)
+    bench = Bench(results, tmp_path / "data", device="cpu", profile="smoke")
+    same = bench.grid("random,herding,gm", synth="mlp", cls="mlp", evals=1, overrides={"iterations": 2, "net": "mlp"},
+                      whole=True, runner="local")
+    assert same.run_id is None and same.stored == 3 + 4  # under the default protocol, every key is the same
+    board = bench.leaderboard(dataset="digits", ipc=1)
+    assert {e.method.condenser for e in board.entries} == {"random", "herding", "gradient_matching", "whole_data"}
+
+    more = bench.grid("random", cls="mlp", evals=1, protocol="continual", overrides=PROTOCOL_STAGES, runner="local")
+    assert not more.failed and {r.condenser for r in more.done if r.table == "protocol_results"} == {
+        "no memory", "random"}
+    for table in ("runs", "condensations", "evaluations"):  # new rows beside the old ones, not over them
+        after = _rows(results, table)
+        assert {key: after[key] for key in before[table]} == before[table], table
+    assert len(_rows(results, "condensations")) == 3 + 5  # random's memory of each of the five tasks
+    assert _rows(results, "evaluations") == before["evaluations"]
+    board = bench.leaderboard(dataset="digits")
+    assert len(board.entries) == 4 and {e.condenser for e in board.protocol_entries} == {"no memory", "random"}

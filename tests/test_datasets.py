@@ -137,6 +137,7 @@ def test_exports_are_dataset_plugins_with_static_specs():
         "cifar100": (3, 32, 100, (0.5071, 0.4866, 0.4409), (0.2673, 0.2564, 0.2762)),
         "usps": (1, 16, 10, None, None),
         "generated": (1, 28, 10, None, None),
+        "generated_inverted": (1, 28, 10, None, None),
     }
     assert sorted(dcbench_vision.__all__) == sorted(expected)
     for name, (channels, size, classes, mean, std) in expected.items():

@@ -15,7 +15,7 @@ from dcbench.architecture import seeded_init
 from dcbench.cells import SynthesisFactory
 from dcbench.data import load_dataset
 from dcbench.errors import UserError
-from dcbench.protocol import evaluate_accuracy
+from dcbench.recipe import evaluate_accuracy
 from dcbench.registry import get_registry
 from dcbench.schedule import LearnedSchedule, train_with_schedule, xavier_init
 

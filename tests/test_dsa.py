@@ -16,7 +16,7 @@ from helpers import one_error_line, run_main
 
 from dcbench import Bench
 from dcbench.classification import Classification
-from dcbench.protocol import DSA_RECIPE, Recipe
+from dcbench.recipe import DSA_RECIPE, Recipe
 from dcbench.registry import get_registry
 from dcbench.testing import conformance
 

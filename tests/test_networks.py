@@ -1,4 +1,4 @@
-"""The built-in networks (plugins/dcbench_nets) against the shapes of docs/protocol.md and dcbench's contract."""
+"""The built-in networks (plugins/dcbench_nets) against the shapes of docs/settings.md and dcbench's contract."""
 
 from __future__ import annotations
 

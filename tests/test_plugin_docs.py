@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from dcbench import Bench, DataError, UserError, testing
+from dcbench.protocol_board import protocol_views
 from dcbench.registry import GROUPS, get_registry
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
@@ -30,7 +31,7 @@ PACKAGE = "my_dc"
 KINDS = {group: kind for kind, group in GROUPS.items()}
 # The guide promises a complete example of each kind; losing one in an edit must fail, not shrink the test.
 EXPECTED = {"entry-points", "condenser-selection", "condenser-synthesis", "network", "namespace", "dataset",
-            "study", "tests"}
+            "study", "protocol", "tests"}
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 MARKER = re.compile(r"<!-- example: ([\w-]+) -->\s*\Z")
@@ -172,6 +173,21 @@ def test_the_guides_study_is_reproduced(my_dc, tmp_path):
     assert [c.cell.label for c in rep.cells] == ["first images · glyphs 1", "first images · glyphs 2",
                                                  "whole data · glyphs"]
     assert all(c.ours is not None and c.verdict in ("within", "below", "above") for c in rep.cells)
+
+
+def test_the_guides_protocol_runs_in_a_grid(my_dc, tmp_path):
+    from my_dc.data import write_split
+
+    for split, n in (("train", 16), ("test", 8)):
+        write_split(tmp_path / "data" / "glyphs", split, torch.randint(0, 256, (n, 1, 16, 16)), torch.arange(n) % 4)
+    bench = Bench(results=tmp_path / "results", data_root=tmp_path / "data", device="cpu")
+    result = bench.grid("first_images", dataset="glyphs", cls="tiny_convnet", evals=1, runner="local",
+                        protocol="few_steps", overrides={"protocol.steps": 3})
+    assert [(r.protocol, r.protocol_config, r.condenser) for r in result.done if r.table == "protocol_results"] == [
+        ("few_steps", {"steps": 3, "lr": 0.01}, "first_images")]
+    testing.check_protocol(get_registry().component("protocol", "few_steps").value, overrides={"steps": 3})
+    [view] = protocol_views(bench.leaderboard().protocol_entries)
+    assert view.title == "few_steps v1 · glyphs · ipc 1 · profile smoke" and "final_loss" in view.columns
 
 
 def test_the_guides_own_tests_pass(my_dc, tmp_path):

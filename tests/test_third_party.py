@@ -90,7 +90,7 @@ def test_toy_distribution_is_listed_with_its_distribution_and_version(monkeypatc
     assert code == 0, err
     rows = table_rows(out)
     for name, kind in (("toy_mean", "condenser"), ("toy_mlp", "architecture"), ("toy_blobs", "dataset"),
-                       ("toy_table", "study")):
+                       ("toy_table", "study"), ("toy_nearest", "protocol")):
         assert rows[name][1:5] == [kind, "1", "dcbench-toy-plugin 0.1.0", "ok"], rows[name]
     assert rows["timm"][1:5] == ["architecture namespace", "—", "built-in", "ok"]
     assert "failed to load" not in err
@@ -113,6 +113,29 @@ def test_a_third_party_study_is_reproduced_like_a_shipped_one(tmp_path, monkeypa
     assert "Table 1:" not in page  # studies with nothing stored are left out
     assert 'href="reproduction.html"' in (tmp_path / "site" / "index.html").read_text()
     assert "(reproduction.md)" in (tmp_path / "site" / "README.md").read_text()
+
+
+def test_a_third_party_protocol_runs_in_a_grid_with_its_settings_keyed_and_its_own_section(tmp_path, monkeypatch,
+                                                                                          capsys):
+    results = str(tmp_path / "r")
+    code, out, err = run_main(monkeypatch, capsys, *GRID, "-c", "toy_mean", "--ipc", "2", "--protocol", "toy_nearest",
+                              "--set", "protocol.p=1", "--results", results)
+    assert code == 0, err
+    assert "toy_nearest v1 · toy_blobs · ipc 2 · profile smoke" in out and "vs untrained net" in out
+    rows = stored(tmp_path / "r", "SELECT condenser, protocol, protocol_config, ipc FROM protocol_results "
+                                  "ORDER BY condenser")
+    assert rows == [("toy_mean", "toy_nearest", '{"p": 1}', 2), ("untrained net", "toy_nearest", '{"p": 1}', None)]
+    code, out, err = run_main(monkeypatch, capsys, *GRID, "-c", "toy_mean", "--ipc", "2", "--protocol", "toy_nearest",
+                              "--set", "protocol.p=2", "--results", results)
+    assert code == 0 and len(stored(tmp_path / "r", "SELECT key FROM protocol_results")) == 4  # another config
+    code, out, err = run_main(monkeypatch, capsys, "check", "protocol", "toy_nearest")
+    assert code == 0 and "passes all 5 checks" in out, out + err
+    code, out, err = run_main(monkeypatch, capsys, "leaderboard", "publish", "--out", str(tmp_path / "site"),
+                              "--results", results)
+    assert code == 0, err
+    page = (tmp_path / "site" / "README.md").read_text()
+    assert "### toy_nearest v1 · toy_blobs · ipc 2 · p=1 · profile smoke" in page
+    assert "toy_nearest" in (tmp_path / "site" / "protocols.csv").read_text()
 
 
 def test_toy_components_pass_the_conformance_checks():
@@ -362,7 +385,7 @@ def test_check_exits_0_when_every_check_passes_and_1_naming_the_failed_one(site,
     code, _, err = run_main(monkeypatch, capsys, "check", "condenser", "wrong_cont")
     assert code == 2 and "did you mean wrong_count" in err
     code, _, err = run_main(monkeypatch, capsys, "check", "network", "toy_mlp")
-    assert code == 2 and "choose condenser, architecture or dataset" in err
+    assert code == 2 and "choose condenser, architecture, dataset or protocol" in err
 
 
 def test_listings_print_json_and_full_names_when_piped(site, monkeypatch, capsys):

@@ -1,6 +1,6 @@
 """The paper's MNIST training augmentation, batched on the tensors' device.
 
-Each image gets one of crop, scale or rotate (docs/protocol.md gives the ranges), filled with the
+Each image gets one of crop, scale or rotate (docs/settings.md gives the ranges), filled with the
 batch's channel mean.
 All three are affine resamplings, so one ``grid_sample`` per interpolation mode does a whole
 batch instead of a Python loop per image: integer shifts and scales use nearest sampling (as the

@@ -43,7 +43,7 @@ from dcbench.cli.tables import (
 )
 from dcbench.errors import UserError
 from dcbench.profiles import budget
-from dcbench.protocol import check_recipe
+from dcbench.recipe import check_recipe
 from dcbench.records import Evaluation
 from dcbench.store import FILENAME
 
@@ -241,7 +241,11 @@ def grid(
     seed: SeedOpt = 0,
     profile: ProfileOpt = "smoke",
     sets: Annotated[list[str], typer.Option("--set", help="Hyperparameter override key=value for every selected "
-                                                          "condenser that has the key (repeatable).")] = [],
+                                                          "condenser that has the key; protocol.KEY=VALUE sets "
+                                                          "the protocol's (repeatable).")] = [],
+    protocol: Annotated[str, typer.Option("--protocol", help="What the sets are used for: classification, "
+                                                             "continual, domain_adaptation, … (`dcbench list "
+                                                             "protocols`).")] = "classification",
     whole: Annotated[bool, typer.Option("--whole", help="Also train the classification nets on the whole "
                                                         "training split.")] = False,
     rerun: Annotated[str, typer.Option("--rerun", help="missing: cells with no stored result; failed: those and "
@@ -258,7 +262,7 @@ def grid(
     result = bench.grid(condenser, synth=synth_net, cls=cls, dataset=dataset, ipc=ipc, runs=runs, evals=evals,
                         seed=seed, profile=profile, overrides=parse_sets(sets), whole=whole, rerun=rerun,
                         dry_run=dry_run, size=size, channels=channels, zca=zca, imports=imports or (), recipe=recipe,
-                        **runner_options)
+                        protocol=protocol, **runner_options)
     typos = result.typo_error()
     if dry_run:
         if typos:
@@ -382,14 +386,15 @@ def show(
 # --- list / plugins ----------------------------------------------------------------------------
 
 KINDS = {"condensers": "condenser", "architectures": "architecture", "datasets": "dataset",
-         "studies": "study"}
-CHECKABLE = ("condenser", "architecture", "dataset")
+         "studies": "study", "protocols": "protocol"}
+CHECKABLE = ("condenser", "architecture", "dataset", "protocol")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON list instead of a table.")]
 
 
 @app.command("list")
 def list_(
-    what: Annotated[str, typer.Argument(help="condensers, architectures, datasets, studies, suites or profiles.")],
+    what: Annotated[str, typer.Argument(help="condensers, architectures, datasets, studies, protocols, suites or "
+                                             "profiles.")],
     pattern: Annotated[Optional[str], typer.Argument(help="Selector or glob, e.g. 'convnet*' or 'timm:*res*'.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -413,8 +418,8 @@ def list_(
         rows = [row.to_json() for row in listed]
         table = components_table(listed, kinds=False)
     else:
-        raise UserError(f"cannot list '{what}': choose condensers, architectures, datasets, studies, suites or "
-                        "profiles")
+        raise UserError(f"cannot list '{what}': choose condensers, architectures, datasets, studies, protocols, "
+                        "suites or profiles")
     _print_listing(table, rows, as_json)
 
 
@@ -443,7 +448,7 @@ def _print_listing(table: Table, rows: list[dict[str, Any]], as_json: bool) -> N
 
 @app.command()
 def check(
-    kind: Annotated[str, typer.Argument(help="condenser, architecture or dataset.")],
+    kind: Annotated[str, typer.Argument(help="condenser, architecture, dataset or protocol.")],
     name: Annotated[str, typer.Argument(help="The registered name (an alias, or prefix:model for networks).")],
     sets: SetsOpt = [],
     profile: ProfileOpt = "smoke",
@@ -454,7 +459,7 @@ def check(
 
     Exit code 0 when every check passes; 1 naming the check that failed, with what it found."""
     if kind not in CHECKABLE:
-        raise UserError(f"cannot check a {kind}: choose condenser, architecture or dataset")
+        raise UserError(f"cannot check a {kind}: choose condenser, architecture, dataset or protocol")
     results = Bench(data_root=data_root, download=download).check(kind, name, overrides=parse_sets(sets),
                                                                  profile=profile)
     for result in results:

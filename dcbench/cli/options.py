@@ -30,7 +30,7 @@ DownloadOpt = Annotated[bool, typer.Option("--download", help="Download missing 
 SizeOpt = Annotated[Optional[int], typer.Option("--size", help="Serve images resized to SIZE×SIZE.")]
 ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="Serve images with 1 or 3 channels.")]
 
-ProfileOpt = Annotated[str, typer.Option("--profile", help="Protocol profile: smoke, cpu or paper.")]
+ProfileOpt = Annotated[str, typer.Option("--profile", help="Budget profile: smoke, cpu or paper.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Base seed: same seed, same result on CPU.")]
 EvalsOpt = Annotated[Optional[int], typer.Option("--evals", help="Fresh nets per network \\[default: profile's].")]
 RecipeOpt = Annotated[Optional[str], typer.Option("--recipe", help="How evaluation nets train: dc (the seed paper's) "

@@ -11,6 +11,7 @@ from dcbench.classification import STANDARD
 from dcbench.grid import Skip
 from dcbench.grid.result import GridResult
 from dcbench.leaderboard import Leaderboard, View, overview, ranking, score, setting_matrix
+from dcbench.protocol_board import protocol_views
 from dcbench.records import WHOLE, Benchmark, Evaluation
 from dcbench.registry import Listing
 
@@ -31,7 +32,8 @@ def rich_table(view: View) -> Table:
 def leaderboard_tables(board: Leaderboard) -> list[Table]:
     """Per profile: the condenser × data-set overview when there is more than one data set or ipc
     to compare (with one, it would repeat the matrix below it), then per setting its matrix and its
-    ranking (intervals, gain over the baseline, fraction of whole data)."""
+    ranking (intervals, gain over the baseline, fraction of whole data); then a table per setting of
+    every other protocol."""
     tables = []
     for profile in board.profiles():
         if len(board.columns(profile)) > 1:
@@ -40,6 +42,7 @@ def leaderboard_tables(board: Leaderboard) -> list[Table]:
             tables += [rich_table(setting_matrix(board, setting)), rich_table(ranking(board, setting))]
         if not board.settings(profile):
             tables.append(rich_table(overview(board, profile)))
+    tables += [rich_table(view) for view in protocol_views(board.protocol_entries)]
     return tables
 
 

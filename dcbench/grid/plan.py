@@ -22,11 +22,13 @@ from dcbench.data import load_dataset
 from dcbench.dataset import DatasetOptions
 from dcbench.errors import RegistryError, UserError
 from dcbench.profiles import budget
-from dcbench.protocol import check_recipe
+from dcbench.protocol import DEFAULT_PROTOCOL, View
+from dcbench.protocol_cell import ProtocolCell, bind_protocol
+from dcbench.recipe import check_recipe
 from dcbench.records import FAILED, Condensation
 from dcbench.registry import NameConflict, PluginError, get_registry
 from dcbench.runtime import digest
-from dcbench.tasks import Task, eval_tasks, whole_tasks
+from dcbench.tasks import Task, eval_tasks, protocol_task, whole_tasks
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class GridRequest:
     overrides: tuple[tuple[str, Any], ...] = ()
     whole: bool = False  # also train every classification net on the whole training split
     imports: tuple[str, ...] = ()  # ids of stored sets (imported ones, say) to evaluate on every --cls net
-    recipe: str | None = None  # one evaluation recipe for every set (dcbench.protocol.RECIPES); None: each its own
+    recipe: str | None = None  # one evaluation recipe for every set (dcbench.recipe.RECIPES); None: each its own
+    protocol: str = DEFAULT_PROTOCOL  # what the sets are used for (dcbench.protocol)
+    protocol_overrides: tuple[tuple[str, Any], ...] = ()  # --set protocol.key=value, sorted
 
 
 class NothingToRun(UserError):
@@ -83,6 +87,33 @@ class Plan:
     # for them, but the store should say that they were asked for and why they did not run.
     unloadable: list[Condensation] = field(default_factory=list)
     imports: list[Task] = field(default_factory=list)  # the evaluations of the stored sets asked for
+    # a protocol other than classification: the evaluations each condenser run's sets unlock together,
+    # and the protocol's baseline evaluations (no set), ready at once
+    joins: list["Join"] = field(default_factory=list)
+    baselines: list[Task] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Join:
+    """The evaluations of a protocol that one condenser run's sets (one per view) unlock together."""
+
+    synth_keys: tuple[str, ...]  # in the protocol's view order
+    dataset: str
+    options: DatasetOptions
+    cls_nets: tuple[str, ...]
+    evals: int
+    base_seed: int
+    profile: str
+    protocol: str
+    overrides: tuple[tuple[str, Any], ...]
+
+    def cells(self, artifacts: tuple[str, ...] = ()) -> list[ProtocolCell]:
+        """Evaluation ``i`` of every net has seed ``base_seed + i`` whatever the sets (and for the
+        baseline), so that condensers are compared on the same nets and draws."""
+        return [ProtocolCell(protocol=self.protocol, dataset=self.dataset, cls_net=net, eval_index=i,
+                             seed=self.base_seed + i, profile=self.profile, options=self.options,
+                             overrides=self.overrides, artifacts=artifacts)
+                for net, i in itertools.product(self.cls_nets, range(self.evals))]
 
 
 def expand(request: GridRequest, *, data_root: Path, download: bool = False,
@@ -117,6 +148,16 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
     if not request.ipcs:
         raise UserError("--ipc needs at least one value")
     check_recipe(request.recipe)
+    protocol = None
+    if request.protocol != DEFAULT_PROTOCOL:
+        _, protocol = bind_protocol(request.protocol, profile, dict(request.protocol_overrides))
+        name = protocol.spec.name
+        for given, what in ((request.whole, "--whole"), (artifacts, "--import"), (request.recipe, "--recipe")):
+            if given:
+                raise UserError(f"{what} belongs to the classification protocol; protocol {name} has its own "
+                                f"settings (--set protocol.KEY=VALUE) and baseline")
+    elif request.protocol_overrides:
+        bind_protocol(request.protocol, profile, dict(request.protocol_overrides))  # says why it takes none
 
     def chosen(option: str, kind: str, selector: str) -> list[str]:
         unknown: list[tuple[str, UserError]] = []
@@ -143,23 +184,33 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
     cls_by_dataset: dict[str, list[str]] = {}
     wholes: list[Task] = []
     unloadable: list[Condensation] = []
+    joins: list[Join] = []
+    baselines: list[Task] = []
     for dataset in datasets:
+        views = protocol.views(dataset, request.options) if protocol else [View(dataset, request.options)]
         try:
-            data = load_dataset(dataset, request.options, root=data_root, download=download)
+            served = [load_dataset(view.dataset, view.options, root=data_root, download=download) for view in views]
+            for view in protocol.reads(dataset, request.options) if protocol else ():
+                load_dataset(view.dataset, view.options, root=data_root, download=download)
         except PluginError as exc:
             skipped.append(Skip(f"dataset {dataset}", str(exc), cause="broken"))
             continue
-        for ipc in request.ipcs:
+        for data, ipc in itertools.product(served, request.ipcs):
             check_ipc(data.train, ipc)
-        spec = data.spec
+        spec = served[0].spec
         shape = f"{spec.channels}×{spec.size}×{spec.size}"
         refused = {net: reason for net in dict.fromkeys([*synth_nets, *cls_nets])
-                   if (reason := reg.architecture(net).spec.refusal(in_chans=spec.channels, img_size=spec.size))}
+                   if (reason := next(filter(None, (reg.architecture(net).spec.refusal(
+                       in_chans=data.spec.channels, img_size=data.spec.size) for data in served)), None))}
         skipped += [Skip(f"synthesis net {net} on {dataset} ({shape}) for {', '.join(users)}", refused[net])
                     for net in synth_nets if net in refused]
         skipped += [Skip(f"classification net {net} on {dataset} ({shape})", refused[net])
                     for net in cls_nets if net in refused]
         cls_by_dataset[dataset] = [net for net in cls_nets if net not in refused]
+
+        def join(keys: tuple[str, ...], dataset: str = dataset) -> Join:
+            return Join(keys, dataset, request.options, tuple(cls_by_dataset[dataset]), evals, request.seed,
+                        profile.name, request.protocol, tuple(request.protocol_overrides))
         unloadable += [
             Condensation(key=digest({"unloadable": skip.what, "dataset": dataset,
                                      "options": _unloadable_options(request.options), "ipc": ipc,
@@ -173,11 +224,20 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
             nets = ([n for n in synth_nets if n not in refused and (name, n) not in no_embedding]
                     if condenser.spec.needs_network else [None])
             for net, ipc, run in itertools.product(nets, request.ipcs, range(runs)):
-                cell = SynthCell(condenser=name, dataset=dataset, ipc=ipc, seed=request.seed + run,
-                                 profile=profile.name, synth_net=net, options=request.options,
-                                 overrides=overrides[name])
-                bound = cell.bind()
-                synths.setdefault(bound.key, bound)
+                keys = []
+                for view in views:
+                    cell = SynthCell(condenser=name, dataset=view.dataset, ipc=ipc, seed=request.seed + run,
+                                     profile=profile.name, synth_net=net, options=view.options,
+                                     overrides=overrides[name])
+                    bound = cell.bind()
+                    synths.setdefault(bound.key, bound)
+                    keys.append(bound.key)
+                if protocol:
+                    joins.append(join(tuple(keys)))
+        if protocol:
+            baseline = join(())
+            if protocol.spec.baseline and baseline.cls_nets:
+                baselines += [protocol_task(cell.bind()) for cell in baseline.cells()]
         if request.whole:
             wholes += whole_tasks(dataset, request.options, cls_by_dataset[dataset], evals, base_seed=request.seed,
                                   profile=profile.name)
@@ -206,10 +266,10 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
                                   evals, base_seed=request.seed, profile=profile.name)
         if artifact.metadata["dataset"] not in datasets:
             datasets.append(artifact.metadata["dataset"])
-    if not synths and not wholes and not imports:
+    if not synths and not wholes and not imports and not baselines:
         raise NothingToRun(skipped)
     return Plan(profile.name, runs, evals, list(synths.values()), cls_by_dataset, wholes, skipped, datasets,
-                tuple(ipcs), unloadable, imports)
+                tuple(ipcs), unloadable, imports, joins, baselines)
 
 
 def _unloadable_options(options: DatasetOptions) -> dict[str, Any]:

@@ -22,9 +22,11 @@ from dcbench.artifacts import load_artifact, resolve
 from dcbench.condenser import Report
 from dcbench.errors import ArtifactError, UserError
 from dcbench.events import Finished, Progressed, Started, Subscriber, reporter
+from dcbench.grid.plan import Join
 from dcbench.records import CellRecord as Record
+from dcbench.records import ProtocolResult
 from dcbench.store import Store
-from dcbench.tasks import EVAL, SYNTH, Task, eval_tasks
+from dcbench.tasks import EVAL, PROTOCOL, SYNTH, Task, eval_tasks, protocol_task
 
 RERUN = ("missing", "failed", "all")
 
@@ -96,7 +98,8 @@ class Scheduler:
         evals = [t for t in tasks if t.kind != SYNTH]
         for task in synths:
             self._admit_synth(task)
-        stored = self.store.evaluations([t.key for t in evals])
+        stored = self.store.evaluations([t.key for t in evals if t.kind == EVAL])
+        stored |= self.store.evaluations([t.key for t in evals if t.kind == PROTOCOL], ProtocolResult)
         for task in evals:
             record = stored.get(task.key)
             if self._wanted(record):
@@ -192,3 +195,26 @@ def artifact_unlocks(results: Path, cls_nets: dict[str, list[str]], evals: int,
                           recipe=recipe)
 
     return unlocks
+
+
+def protocol_unlocks(results: Path, joins: list[Join]) -> tuple[Callable[[str], list[Task]], Callable[[Task], int]]:
+    """A protocol grid's ``unlocks`` and ``estimate``: a condenser run's evaluations become ready
+    once every set of its views exists (each finished set is remembered until its join is complete);
+    a synth task's estimate is the evaluations of the joins it completes when made last."""
+    made: dict[str, str] = {}  # condensation key -> artifact id
+    waiting = list(joins)
+
+    def unlocks(artifact: str) -> list[Task]:
+        made[load_artifact(artifact, results).metadata["key"]] = artifact
+        ready = [join for join in waiting if all(key in made for key in join.synth_keys)]
+        tasks = []
+        for join in ready:
+            waiting.remove(join)
+            sets = [load_artifact(made[key], results) for key in join.synth_keys]
+            tasks += [protocol_task(cell.bind(sets)) for cell in join.cells(tuple(s.id for s in sets))]
+        return tasks
+
+    def estimate(task: Task) -> int:
+        return sum(len(join.cls_nets) * join.evals for join in joins if join.synth_keys[-1] == task.key)
+
+    return unlocks, estimate

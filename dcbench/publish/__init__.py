@@ -33,6 +33,7 @@ from dcbench.leaderboard import (
     setting_key,
     slug,
 )
+from dcbench.protocol_board import PROTOCOL_NOTE, ProtocolEntry, protocol_views
 from dcbench.publish.plot import accuracy_plot, plot_groups
 from dcbench.reproduce import Reproduction, reproduction_view
 from dcbench.runtime import digest
@@ -155,10 +156,22 @@ def _csv(rows: list[dict[str, Any]]) -> str:
         return "" if value is None else value
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    # the union of the rows' columns, in order of appearance (protocols' metrics differ between rows)
+    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), lineterminator="\n",
+                            restval="")
     writer.writeheader()
     writer.writerows({k: flat(v) for k, v in r.items()} for r in rows)
     return buffer.getvalue()
+
+
+def protocol_records(entries: list[ProtocolEntry]) -> list[dict[str, Any]]:
+    """One row per protocol entry: its setting, method, score and metric means (the protocols' files)."""
+    return [{"protocol": e.setting.protocol, "protocol_version": e.setting.version,
+             "protocol_config": json.loads(e.setting.config), "profile": e.setting.profile,
+             "dataset": e.setting.dataset, "dataset_options": json.loads(e.setting.options), "ipc": e.setting.ipc,
+             "condenser": e.condenser, "synth_net": e.synth_net, "cls_net": e.cls_net, "baseline": e.baseline,
+             "value_mean": 100 * e.score.mean, "value_std": 100 * e.score.std, "n": e.score.n, "sets": e.sets,
+             **{f"mean_{k}": v for k, v in sorted(e.metrics.items())}} for e in entries]
 
 
 def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], missing: list[str],
@@ -194,6 +207,12 @@ def page(board: Leaderboard, images: dict[tuple, str], plots: dict[Any, Plot], m
                 part.figures.append(Figure(images[synthesis], f"{label} · synthesis net {synth_net or '—'} · "
                                                                f"artifact {board.artifacts[synthesis][:12]}"))
             sections.append(part)
+    protocols = protocol_views(board.protocol_entries)
+    if protocols:
+        sections.append(Section("Other protocols", 2, "protocols", [
+            f"Condensed sets used as the protocols of docs/protocols.md say, one table per protocol setting: "
+            f"{PROTOCOL_NOTE}. Their records are in protocols.csv and protocols.json."]))
+        sections += [Section(view.title, 3, view.key, views=[view]) for view in protocols]
     sections.append(Section("Provenance", 2, "provenance", views=[provenance(board)]))
     if missing:
         sections.append(Section("Images not drawn", 2, "missing-images", missing))
@@ -236,6 +255,7 @@ def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any
              for profile in board.profiles() for data in plot_groups(board, profile)}
     content = page(board, images, plots, missing, filters, reproduced=bool(reproductions))
     rows = records(board, images)
+    protocol_rows = protocol_records(board.protocol_entries)
     texts = {
         "README.md": render_markdown(content),
         "index.html": render_html(content),
@@ -244,6 +264,10 @@ def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any
                                    indent=1, sort_keys=False) + "\n",
         **{plot.path: plot.svg + "\n" for plot in plots.values()},
     }
+    if protocol_rows:
+        texts |= {"protocols.csv": _csv(protocol_rows),
+                  "protocols.json": json.dumps({"generator": f"dcbench {__version__}", "filters": filters,
+                                                "records": protocol_rows}, indent=1) + "\n"}
     if reproductions:
         reproduced = reproduction_page(list(reproductions))
         texts |= {"reproduction.md": render_markdown(reproduced), "reproduction.html": render_html(reproduced)}

@@ -32,9 +32,9 @@ from typing import Any
 from dcbench.errors import UserError
 from dcbench.events import metrics_text
 from dcbench.grid.scheduler import CellQueue
-from dcbench.records import Condensation, Evaluation, from_row, to_row
+from dcbench.records import Condensation, Evaluation, ProtocolResult, from_row, to_row
 from dcbench.runner import RunnerOptions
-from dcbench.tasks import SYNTH, Task, WorkerSpec, execute
+from dcbench.tasks import EVAL, PROTOCOL, SYNTH, Task, WorkerSpec, execute
 
 QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -242,7 +242,7 @@ class _Results(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         task, queue = self.session.tasks[trial.trial_id], self.session.queue
         if "cell_record" in result:
-            kind = Condensation if task.kind == SYNTH else Evaluation
+            kind = {SYNTH: Condensation, EVAL: Evaluation, PROTOCOL: ProtocolResult}[task.kind]
             queue.finish(task, from_row(kind, json.loads(result["cell_record"])), json.loads(result["cell_log"]))
         elif "cell_step" in result:
             queue.progress(task, result["cell_step"], result.get("cell_total"), result["cell_metrics"])

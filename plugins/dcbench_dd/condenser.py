@@ -2,7 +2,7 @@
 
 Learns ``ipc`` steps of one image per class and a learning rate per unrolled step such that a
 Xavier-initialised network trained by those T = ipc × epochs SGD steps does well on real data
-(docs/protocol.md, "Dataset distillation"). The set carries its schedule (dcbench.schedule).
+(docs/settings.md, "Dataset distillation"). The set carries its schedule (dcbench.schedule).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Paper appendix and the reference code's table (docs/protocol.md, "The per-ipc schedule").
+# Paper appendix and the reference code's table (docs/settings.md, "The per-ipc schedule").
 _TABLE = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20), 40: (40, 15), 50: (50, 10)}
 
 

@@ -1,7 +1,7 @@
 """The paper's networks (ConvNet family, MLP, LeNet, AlexNet, AlexCifarNet, VGG11, ResNet18).
 
 Each name is a :class:`dcbench.Architecture`. A name stands for both stage variants
-(docs/protocol.md, "Stage variants"): ``vgg11`` and ``resnet18`` synthesise with BatchNorm (ResNet18
+(docs/settings.md, "Stage variants"): ``vgg11`` and ``resnet18`` synthesise with BatchNorm (ResNet18
 with average-pooling downsampling) and classify with instance norm; the ``_bn`` variants keep
 BatchNorm in both stages for the normalisation ablation. Every network exposes ``embed(x)``
 (penultimate features) and ``classifier``, and declares its embedding (``ArchSpec.embedding``):

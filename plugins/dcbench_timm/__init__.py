@@ -2,7 +2,7 @@
 
 Every model of ``timm.list_models()`` is a network here without being registered one by one: the
 registry hands the part after ``timm:`` to :data:`namespace`. A name stands for the paper's two
-stage variants (docs/protocol.md, "Stage variants"): the synthesis variant is timm's model as built,
+stage variants (docs/settings.md, "Stage variants"): the synthesis variant is timm's model as built,
 whose BatchNorm layers dcbench fills with statistics of real images and freezes; the
 classification variant has every BatchNorm swapped for instance norm (timm's fused norm-activation
 layers keep their activation). Models are built with ``pretrained=False`` and the data set's

@@ -10,7 +10,7 @@ Each export is a :class:`dcbench.Dataset`: a static spec plus a loader that retu
 from __future__ import annotations
 
 from .digits import digits
-from .generated import generated
+from .generated import generated, generated_inverted
 from .torchvision_sets import cifar10, cifar100, fashion_mnist, mnist, svhn, usps
 
-__all__ = ["digits", "generated", "mnist", "fashion_mnist", "svhn", "cifar10", "cifar100", "usps"]
+__all__ = ["digits", "generated", "generated_inverted", "mnist", "fashion_mnist", "svhn", "cifar10", "cifar100", "usps"]

@@ -8,6 +8,7 @@ something in tests, without any file or download.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -45,3 +46,17 @@ def load(root: Path, download: bool) -> RawData:
 
 
 generated = Dataset(SPEC, load)
+
+
+def load_inverted(root: Path, download: bool) -> RawData:
+    raw = load(root, download)
+    return RawData(train_images=1 - raw.train_images, train_labels=raw.train_labels,
+                   test_images=1 - raw.test_images, test_labels=raw.test_labels,
+                   details={**raw.details, "shift": "inverted intensities (1 - x)"})
+
+
+#: The same images with inverted intensities: a second domain of the same classes, with a known shift,
+#: for testing domain adaptation where no real pair of domains can be read.
+generated_inverted = Dataset(dataclasses.replace(SPEC, name="generated_inverted",
+                                                 class_names=tuple(f"inverted prototype {c}" for c in range(10))),
+                             load_inverted)

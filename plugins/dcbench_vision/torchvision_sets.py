@@ -61,7 +61,7 @@ SVHN_SPEC = DatasetSpec(
 )
 CIFAR10_SPEC = DatasetSpec(
     name="cifar10", channels=3, size=32, classes=10, mean=(0.4914, 0.4822, 0.4465),
-    # The widely used constant rather than the true std (docs/protocol.md), for comparable numbers.
+    # The widely used constant rather than the true std (docs/settings.md), for comparable numbers.
     std=(0.2023, 0.1994, 0.2010),
     version=1,
     class_names=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),

@@ -1,4 +1,4 @@
-"""ConvNet, the paper's default network, and the knobs its ablations turn (docs/protocol.md, "Networks")."""
+"""ConvNet, the paper's default network, and the knobs its ablations turn (docs/settings.md, "Networks")."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from dcbench.augment import mnist_augment
 from dcbench.cells import EvalCell, SynthCell, run_synth
 from dcbench.cli import app
 from dcbench.data import load_dataset
-from dcbench.protocol import Recipe, evaluate_accuracy, train_network
+from dcbench.recipe import Recipe, evaluate_accuracy, train_network
 from dcbench.registry import get_registry
 
 
