@@ -77,7 +77,7 @@ class Bench:
     ``results``: the results folder (None: ``$DCBENCH_RESULTS``, else ``./dcbench-results``);
     ``data_root``: the data sets (None: ``$DCBENCH_DATA``, else ``~/.cache/dcbench/data``);
     ``device``: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``; ``profile``: the
-    protocol profile of calls that do not name one; ``download``: fetch missing data sets;
+    profile of calls that do not name one; ``download``: fetch missing data sets;
     ``on_event``: called with every event (:mod:`dcbench.events`) of the cells that run, e.g. to
     show progress; ``argv``: the command line to record with each run (None: the Python call).
     """
@@ -97,7 +97,7 @@ class Bench:
 
     def select(self, kind: str, selector: Selector, *, load: bool = False) -> list[str]:
         """Expand a selector (``all``, comma lists, globs, ``@suites``, ``timm:`` names, or a list of
-        them) into the canonical names of ``kind``: condenser, architecture or dataset. ``load``: also
+        them) into the canonical names of ``kind``: condenser, architecture, dataset, study or protocol. ``load``: also
         load each component, so that a plugin that fails to load is an error now."""
         registry = get_registry()
         names = registry.select(kind, _selector(selector))
@@ -115,7 +115,7 @@ class Bench:
     def check(self, kind: str, name: str, *, overrides: Mapping[str, Any] | None = None,
               profile: str | None = None) -> list[CheckResult]:
         """Run the conformance checks of :mod:`dcbench.testing` on the registered component ``name``
-        of ``kind`` (condenser, architecture or dataset), in order, up to the first that fails."""
+        of ``kind`` (condenser, architecture, dataset or protocol), in order, up to the first that fails."""
         return conformance(kind, name, overrides=dict(_overrides(overrides)), profile=profile or self.profile,
                            root=self.data_root, download=self.download)
 
@@ -284,11 +284,11 @@ class Bench:
         def per_set(task: Task) -> int:  # the evaluations a synth task's set will unlock
             return len(plan.cls_nets[task.skeleton.dataset]) * plan.evals
 
-        if request.protocol == DEFAULT_PROTOCOL:
-            unlocks, estimate = artifact_unlocks(self.results, plan.cls_nets, plan.evals, recipe), per_set
-        else:
-            unlocks, estimate = protocol_unlocks(self.results, plan.joins)
         with self._store(write=not dry_run) as store:
+            if request.protocol == DEFAULT_PROTOCOL:
+                unlocks, estimate = artifact_unlocks(self.results, plan.cls_nets, plan.evals, recipe), per_set
+            else:
+                unlocks, estimate = protocol_unlocks(self.results, plan.joins, store)
             queue = Scheduler(store, self.results, rerun=rerun, unlocks=unlocks, estimate=estimate)
             queue.admit([synth_task(bound) for bound in plan.synths] + plan.wholes + plan.imports + plan.baselines)
             planned = queue.to_compute

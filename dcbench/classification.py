@@ -131,7 +131,8 @@ def carries_schedule(condensed: CondensedSet) -> bool:
 class ClassificationProtocol(ProtocolBase):
     """The default protocol as a registered component. Grids run it through dcbench's evaluation
     cells (dcbench.cells), whose keys predate protocols and stay as they were; ``run`` is the same
-    computation through the protocol contract, and gives the same accuracy for the same seed."""
+    computation through the protocol contract for a set of class labels under the standard schedule
+    and the Config's recipe, and gives the eval cell's accuracy for the same seed."""
 
     spec = ProtocolSpec(name="classification", version=1, metric="accuracy",
                         description="train a fresh network on the set, test it on the whole test split (the default)")

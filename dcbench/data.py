@@ -22,7 +22,7 @@ def dataset_spec(name: str) -> DatasetSpec:
     return get_registry().component("dataset", name).spec
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)  # a protocol's views: e.g. the five tasks of a class split, and the whole
 def _load(name: str, options: DatasetOptions, root: Path, download: bool) -> LoadedDataset:
     factory = get_registry().dataset(name)
     raw = factory.load(root, download=download)

@@ -50,7 +50,7 @@ class Finished:
 
     key: str
     label: str
-    kind: str  # "synth", "eval" or "bench"
+    kind: str  # "synth", "eval", "protocol" or "bench"
     record: Result
     where: dict[str, Any]
     done: int  # cells of this run finished done so far

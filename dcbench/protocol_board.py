@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dcbench.errors import UserError
-from dcbench.leaderboard import Score, View, ViewRow, score, slug
+from dcbench.leaderboard import Score, View, ViewRow, _config, _variant_names, score, slug
 from dcbench.registry import get_registry
 from dcbench.runtime import digest
 from dcbench.store import Store
@@ -63,11 +63,25 @@ def load_protocol_entries(store: Store, *, dataset: str | None = None, ipc: int 
     if ipc is not None:
         where.append("(ipc = ? OR ipc IS NULL)")
         args.append(ipc)
+    rows = list(store.rows("protocol_results", " AND ".join(where), args))
+    # the configuration of the condenser that made each row's sets: rows of two configurations are two entries
+    made = {c["key"]: (c["condenser_version"], _config(c["config"])) for c in store.rows("condensations")
+            if c["key"] in {json.loads(r["condensations"] or "[]")[0] for r in rows if r["condensations"] != "[]"}}
+    configs: dict[tuple, set] = defaultdict(set)
+    for row in rows:
+        row["made_by"] = made.get((json.loads(row["condensations"] or "[]") or [None])[0], (None, None))
+        configs[(row["protocol"], row["protocol_config"], row["profile"], row["dataset"], row["condenser"])].add(
+            row["made_by"])
+    variants = {(family, config): name for family, found in configs.items()
+                for config, name in _variant_names(found).items()}
     groups: dict[tuple, list[dict]] = defaultdict(list)
-    for row in store.rows("protocol_results", " AND ".join(where), args):
+    for row in rows:
         setting = ProtocolSetting(row["protocol"], row["protocol_version"], _canonical(row["protocol_config"]),
                                   row["profile"], row["dataset"], _canonical(row["dataset_options"]), row["ipc"])
-        groups[(setting, row["condenser"], row["synth_net"], row["cls_net"])].append(row)
+        variant = variants[((row["protocol"], row["protocol_config"], row["profile"], row["dataset"],
+                             row["condenser"]), row["made_by"])]
+        condenser = row["condenser"] + (f" [{variant}]" if variant else "")
+        groups[(setting, condenser, row["synth_net"], row["cls_net"])].append(row)
     entries = []
     for (setting, condenser, synth, cls), rows in groups.items():
         metrics: dict[str, list[float]] = defaultdict(list)

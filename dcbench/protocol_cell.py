@@ -95,6 +95,13 @@ class BoundProtocol:
             "cls_net": arch.name, "cls_net_version": arch.version, "profile": profile.name,
             "eval_index": cell.eval_index, "seed": cell.seed,
         }
+        # the other data sets it reads (a sequence's, a source): their versions too; absent when there are
+        # none, so that the key of a protocol over one data set has no such part
+        others = [{"dataset": component.name, "dataset_version": component.version, "options": view.options.to_json()}
+                  for view in [*views, *instance.reads(dataset.name, cell.options)]
+                  if (component := reg.component("dataset", view.dataset)).name != dataset.name]
+        if others:
+            identity["data"] = others
         return cls(cell, protocol, instance, views, arch, dataset, tuple(artifacts), profile, digest(identity),
                    identity)
 

@@ -1,4 +1,4 @@
-"""The classification protocol: train a fresh network on a (condensed) set, test it.
+"""Training recipes: how a fresh network is trained on a (condensed) set, and how it is tested.
 
 Follows the paper's protocol as its reference implementation ran it (docs/settings.md), including
 the details that produced the paper's numbers: ``epochs + 1`` passes, and at half time the learning rate drops ×0.1 by

@@ -440,7 +440,7 @@ class CheckResult:
 
 def conformance(kind: str, name: str, *, overrides: Mapping[str, Any] | None = None, profile: str = "smoke",
                 root: str | Path | None = None, download: bool = False) -> list[CheckResult]:
-    """Load the registered component ``name`` of ``kind`` (condenser, architecture or dataset) and
+    """Load the registered component ``name`` of ``kind`` (condenser, architecture, dataset or protocol) and
     run its checks in order, stopping at the first that fails (the later ones rely on it).
 
     A condenser's declared ``iteration_field`` is set to 2 unless ``overrides`` set it, so the

@@ -151,6 +151,9 @@ def test_classification_through_the_protocol_contract_gives_the_eval_cells_accur
     (["--protocol", "da"], "needs its source data set: --set protocol.source=NAME"),
     (["--protocol", "da", "--set", "protocol.source=mnist"], "mnist not found in"),
     (["--protocol", "nosuch"], "unknown protocol 'nosuch'"),
+    (["--protocol", "continual", "--set", "protocol.sequence=digits,generated"],
+     "feeds one network with digits 1×8×8, generated 1×28×28: serve them at one shape"),
+    (["--protocol", "da", "--set", "protocol.source=cifar100"], "cifar100 has 100 classes and target digits 10"),
     (["--set", "protocol.kd=true"], "protocol classification has no protocol.* settings"),
 ])
 def test_a_protocols_mistakes_are_one_line_before_anything_runs(args, message, tmp_path, monkeypatch, capsys):

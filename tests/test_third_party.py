@@ -128,6 +128,10 @@ def test_a_third_party_protocol_runs_in_a_grid_with_its_settings_keyed_and_its_o
     code, out, err = run_main(monkeypatch, capsys, *GRID, "-c", "toy_mean", "--ipc", "2", "--protocol", "toy_nearest",
                               "--set", "protocol.p=2", "--results", results)
     assert code == 0 and len(stored(tmp_path / "r", "SELECT key FROM protocol_results")) == 4  # another config
+    code, out, err = run_main(monkeypatch, capsys, *GRID, "-c", "toy_mean", "--ipc", "2", "--protocol", "toy_nearest",
+                              "--set", "protocol.p=1", "--set", "noise=0.5", "--results", results)
+    assert code == 0, err  # sets of another configuration of the condenser: their own row, named by what differs
+    assert "toy_mean [noise=0.1]" in out and "toy_mean [noise=0.5]" in out
     code, out, err = run_main(monkeypatch, capsys, "check", "protocol", "toy_nearest")
     assert code == 0 and "passes all 5 checks" in out, out + err
     code, out, err = run_main(monkeypatch, capsys, "leaderboard", "publish", "--out", str(tmp_path / "site"),

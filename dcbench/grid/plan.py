@@ -190,13 +190,18 @@ def _expand(request: GridRequest, data_root: Path, download: bool, skipped: list
         views = protocol.views(dataset, request.options) if protocol else [View(dataset, request.options)]
         try:
             served = [load_dataset(view.dataset, view.options, root=data_root, download=download) for view in views]
-            for view in protocol.reads(dataset, request.options) if protocol else ():
-                load_dataset(view.dataset, view.options, root=data_root, download=download)
+            read = [load_dataset(view.dataset, view.options, root=data_root, download=download)
+                    for view in (protocol.reads(dataset, request.options) if protocol else ())]
         except PluginError as exc:
             skipped.append(Skip(f"dataset {dataset}", str(exc), cause="broken"))
             continue
         for data, ipc in itertools.product(served, request.ipcs):
             check_ipc(data.train, ipc)
+        shapes = {f"{d.spec.name} {d.spec.channels}×{d.spec.size}×{d.spec.size}": (d.spec.channels, d.spec.size)
+                  for d in served + read}
+        if len(set(shapes.values())) > 1:
+            raise UserError(f"protocol {request.protocol} feeds one network with {', '.join(shapes)}: serve them "
+                            "at one shape with --size and --channels (e.g. --size 32 --channels 3)")
         spec = served[0].spec
         shape = f"{spec.channels}×{spec.size}×{spec.size}"
         refused = {net: reason for net in dict.fromkeys([*synth_nets, *cls_nets])

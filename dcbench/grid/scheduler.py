@@ -197,10 +197,11 @@ def artifact_unlocks(results: Path, cls_nets: dict[str, list[str]], evals: int,
     return unlocks
 
 
-def protocol_unlocks(results: Path, joins: list[Join]) -> tuple[Callable[[str], list[Task]], Callable[[Task], int]]:
+def protocol_unlocks(results: Path, joins: list[Join], store: Store) -> tuple[Callable[[str], list[Task]],
+                                                                            Callable[[Task], int]]:
     """A protocol grid's ``unlocks`` and ``estimate``: a condenser run's evaluations become ready
     once every set of its views exists (each finished set is remembered until its join is complete);
-    a synth task's estimate is the evaluations of the joins it completes when made last."""
+    a synth task's estimate is the evaluations of the joins whose last set still to make it is."""
     made: dict[str, str] = {}  # condensation key -> artifact id
     waiting = list(joins)
 
@@ -214,7 +215,12 @@ def protocol_unlocks(results: Path, joins: list[Join]) -> tuple[Callable[[str], 
             tasks += [protocol_task(cell.bind(sets)) for cell in join.cells(tuple(s.id for s in sets))]
         return tasks
 
+    def pending(key: str) -> bool:
+        record = store.condensation(key)
+        return record is None or not record.done
+
     def estimate(task: Task) -> int:
-        return sum(len(join.cls_nets) * join.evals for join in joins if join.synth_keys[-1] == task.key)
+        return sum(len(join.cls_nets) * join.evals for join in joins
+                   if [key for key in join.synth_keys if pending(key)][-1:] == [task.key])
 
     return unlocks, estimate

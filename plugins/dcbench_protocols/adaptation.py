@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from dcbench import Context, Outcome, ProtocolBase, ProtocolSpec, UserError, View, evaluate_accuracy
+from dcbench import Context, Outcome, ProtocolBase, ProtocolSpec, UserError, View, dataset_spec, evaluate_accuracy
 
 
 class DomainAdaptation(ProtocolBase):
@@ -41,6 +41,10 @@ class DomainAdaptation(ProtocolBase):
     def views(self, dataset, options) -> list[View]:
         if not self.config.source:
             raise UserError("protocol domain_adaptation needs its source data set: --set protocol.source=NAME")
+        source, target = dataset_spec(self.config.source), dataset_spec(dataset)
+        if source.classes != target.classes:
+            raise UserError(f"source {source.name} has {source.classes} classes and target {target.name} "
+                            f"{target.classes}: domain adaptation needs one label space")
         return [View(dataset, options)]
 
     def reads(self, dataset, options) -> list[View]:
@@ -50,9 +54,6 @@ class DomainAdaptation(ProtocolBase):
         cfg = self.config
         target = context.load(context.views[0])
         source = context.load(View(cfg.source, context.views[0].options))
-        if source.spec.classes != target.spec.classes:
-            raise UserError(f"source {cfg.source} has {source.spec.classes} classes and target "
-                            f"{target.spec.name} {target.spec.classes}: adaptation needs one label space")
         run = context.whole_data_run(source.train, epochs=cfg.source_epochs or None, seed=context.seed,
                                      test=source.test)
         net = copy.deepcopy(run.model)

@@ -50,6 +50,8 @@ class Continual(ProtocolBase):
         test_per_task: int = 2000  # test images sampled per task (all of them when it has fewer)
 
         def __post_init__(self) -> None:
+            # one spelling per sequence, so that "svhn, mnist" and "svhn,mnist" are the same key
+            object.__setattr__(self, "sequence", ",".join(n.strip() for n in self.sequence.split(",") if n.strip()))
             for name in ("tasks", "train_iterations", "batch_size", "test_per_task"):
                 if getattr(self, name) < 1:
                     raise ValueError(f"{name} must be at least 1")
