@@ -88,7 +88,7 @@ class Page:
 class Published:
     folder: Path
     files: list[str]
-    records: int
+    records: int  # rows of results.csv and protocols.csv
     images: int
     missing_images: list[str]  # why a synthesis has no picture (e.g. its artifact was deleted)
 
@@ -284,7 +284,7 @@ def publish(board: Leaderboard, out: Path, results: Path, filters: dict[str, Any
             (out / folder).rmdir()
     write_atomically(out / MANIFEST, lambda tmp: tmp.write_text(json.dumps(
         {"generator": f"dcbench {__version__}", "files": generated}, indent=1) + "\n", encoding="utf-8"))
-    return Published(out, generated, len(rows), len(images), missing)
+    return Published(out, generated, len(rows) + len(protocol_rows), len(images), missing)
 
 
 def _claim(out: Path, generated: list[str]) -> set[str]:
