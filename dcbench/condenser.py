@@ -161,9 +161,7 @@ class CondenserBase:
 
         Subclasses whose budgets scale with the profile override :meth:`profile_defaults`.
         """
-        values = dict(cls.profile_defaults(profile)) if profile is not None else {}
-        values.update(overrides or {})
-        return build_config(cls.Config, values, owner=cls.spec.name)
+        return config_for(cls, profile, overrides, owner=cls.spec.name)
 
     @classmethod
     def profile_defaults(cls, profile: "Profile") -> Mapping[str, Any]:
@@ -341,6 +339,13 @@ def check_ipc(train: TrainSet, ipc: int) -> None:
         cls = int(counts.argmin())
         raise UserError(f"--ipc {ipc} is more than class {cls} of {train.spec.name} has ({smallest} images); "
                         f"use --ipc {smallest} or less")
+
+
+def config_for(component: Any, profile: "Profile | None", overrides: Mapping[str, Any] | None, *, owner: str):
+    """A component's Config: its ``profile_defaults(profile)``, then the user's ``overrides``, checked."""
+    values = dict(component.profile_defaults(profile)) if profile is not None else {}
+    values.update(overrides or {})
+    return build_config(component.Config, values, owner=owner)
 
 
 def build_config(config_cls: type, values: Mapping[str, Any], *, owner: str):

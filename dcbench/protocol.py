@@ -28,7 +28,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import torch
 from torch import nn
 
-from dcbench.condenser import CondensedSet, Report, build_config
+from dcbench.condenser import CondensedSet, Report, config_for
 from dcbench.dataset import DatasetOptions, LoadedDataset
 from dcbench.profiles import Profile
 
@@ -104,9 +104,7 @@ class ProtocolBase:
     def make_config(cls, profile: Profile | None = None, overrides: Mapping[str, Any] | None = None) -> Any:
         """The Config for ``profile`` with the user's overrides; an unknown key or a bad value is an error.
         Protocols whose budgets scale with the profile override :meth:`profile_defaults`."""
-        values = dict(cls.profile_defaults(profile)) if profile is not None else {}
-        values.update(overrides or {})
-        return build_config(cls.Config, values, owner=f"protocol {cls.spec.name}")
+        return config_for(cls, profile, overrides, owner=f"protocol {cls.spec.name}")
 
     @classmethod
     def profile_defaults(cls, profile: Profile) -> Mapping[str, Any]:

@@ -65,8 +65,9 @@ def load_protocol_entries(store: Store, *, dataset: str | None = None, ipc: int 
         args.append(ipc)
     rows = list(store.rows("protocol_results", " AND ".join(where), args))
     # the configuration of the condenser that made each row's sets: rows of two configurations are two entries
+    wanted = {json.loads(r["condensations"])[0] for r in rows if json.loads(r["condensations"] or "[]")}
     made = {c["key"]: (c["condenser_version"], _config(c["config"])) for c in store.rows("condensations")
-            if c["key"] in {json.loads(r["condensations"] or "[]")[0] for r in rows if r["condensations"] != "[]"}}
+            if c["key"] in wanted}
     configs: dict[tuple, set] = defaultdict(set)
     for row in rows:
         row["made_by"] = made.get((json.loads(row["condensations"] or "[]") or [None])[0], (None, None))

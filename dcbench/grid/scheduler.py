@@ -14,7 +14,7 @@ killed at any moment leaves only finished records, and running it again computes
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -201,7 +201,8 @@ def protocol_unlocks(results: Path, joins: list[Join], store: Store) -> tuple[Ca
                                                                             Callable[[Task], int]]:
     """A protocol grid's ``unlocks`` and ``estimate``: a condenser run's evaluations become ready
     once every set of its views exists (each finished set is remembered until its join is complete);
-    a synth task's estimate is the evaluations of the joins whose last set still to make it is."""
+    a synth task's estimate is the evaluations of the joins whose last set still to make (when the
+    grid starts) it is."""
     made: dict[str, str] = {}  # condensation key -> artifact id
     waiting = list(joins)
 
@@ -215,12 +216,15 @@ def protocol_unlocks(results: Path, joins: list[Join], store: Store) -> tuple[Ca
             tasks += [protocol_task(cell.bind(sets)) for cell in join.cells(tuple(s.id for s in sets))]
         return tasks
 
-    def pending(key: str) -> bool:
-        record = store.condensation(key)
-        return record is None or not record.done
+    # read once, as the grid starts: a task's estimate must be the same when it is admitted and when it finishes
+    done = {key for join in joins for key in set(join.synth_keys)
+            if (record := store.condensation(key)) is not None and record.done}
+    last_pending = defaultdict(int)
+    for join in joins:
+        if pending := [key for key in join.synth_keys if key not in done]:
+            last_pending[pending[-1]] += len(join.cls_nets) * join.evals
 
     def estimate(task: Task) -> int:
-        return sum(len(join.cls_nets) * join.evals for join in joins
-                   if [key for key in join.synth_keys if pending(key)][-1:] == [task.key])
+        return last_pending.get(task.key, 0)
 
     return unlocks, estimate
